@@ -1,0 +1,48 @@
+# Pure-Python helpers shared by the rule files. No rules here; importable by
+# pytest (tests/test_common.py loads this file with importlib).
+from pathlib import Path
+
+from genrec.config import dataset_data_config, validate_config
+
+
+
+def datasets(config):
+    """Names of all configured datasets."""
+    return list(config["datasets"])
+
+
+def is_synthetic(config, dataset):
+    return "synthetic" in config["datasets"][dataset]
+
+
+def raw_inputs(config, dataset):
+    """Raw reviews and metadata paths of ``dataset`` (generated ones for synthetic data)."""
+    ds = config["datasets"][dataset]
+    if "synthetic" in ds:
+        return {
+            "reviews": f"resources/{dataset}/{dataset}_5.json.gz",
+            "meta": f"resources/{dataset}/meta_{dataset}.json.gz",
+        }
+    return {"reviews": ds["reviews"], "meta": ds["meta"]}
+
+
+def data_params(config, dataset):
+    """The ``data`` slice for ``dataset``: global section merged with its override."""
+    return dataset_data_config(config, dataset)
+
+
+def data_targets(config):
+    return [
+        f"results/{ds}/data/{name}"
+        for ds in datasets(config)
+        for name in ("train.parquet", "valid.parquet", "test.parquet", "items.parquet", "stats.json")
+    ]
+
+
+def all_targets(config):
+    """Everything `rule all` asks for."""
+    return data_targets(config)
+
+
+if "workflow" in globals():  # included by the Snakefile (not when imported by pytest)
+    validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")

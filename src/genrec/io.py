@@ -1,0 +1,67 @@
+"""Atomic output helpers: write to a temporary sibling, then rename.
+
+A failing step never leaves a half-written file (or directory) at the
+declared output path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, directory: bool = False) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; move it into place on success.
+
+    With ``directory=True`` the temporary path is an (empty) directory, for
+    ``save_pretrained``/``save_to_disk`` outputs. On error the temporary is removed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if directory:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    else:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
+    try:
+        yield tmp
+        if directory and path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json(obj: Any, path: str | Path, indent: int = 2) -> None:
+    """Write ``obj`` as JSON atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as fh:
+            json.dump(obj, fh, indent=indent, sort_keys=False)
+            fh.write("\n")
+
+
+def write_parquet(df, path: str | Path) -> None:
+    """Write a pandas DataFrame to Parquet atomically (no index)."""
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
+
+
+def write_npy(array, path: str | Path) -> None:
+    """Write a numpy array atomically."""
+    import numpy as np
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array)
