@@ -79,15 +79,13 @@ def validate_config(config: dict, schema: dict | str | Path) -> dict:
         schema = load_schema(schema)
     _raise_first(_Validator(schema), config)
     data_schema = schema["properties"]["data"]
+    _check_data_section(config.get("data", {}), "data")
     for name, ds in config["datasets"].items():
-        merged = deep_merge(config.get("data", {}), ds.get("data", {}))
-        _raise_first(_Validator(data_schema), merged, prefix=f"datasets.{name}.data")
-        ratios = merged["split"]["ratios"]
-        if abs(sum(ratios) - 1.0) > 1e-6:
-            raise ConfigError(
-                f"invalid config at 'datasets.{name}.data.split.ratios': "
-                f"{ratios} must sum to 1"
-            )
+        if "data" in ds:
+            prefix = f"datasets.{name}.data"
+            merged = deep_merge(config.get("data", {}), ds["data"])
+            _raise_first(_Validator(data_schema), merged, prefix=prefix)
+            _check_data_section(merged, prefix)
         syn = ds.get("synthetic")
         if syn and syn["min_seq_len"] > syn["max_seq_len"]:
             raise ConfigError(
@@ -95,6 +93,13 @@ def validate_config(config: dict, schema: dict | str | Path) -> dict:
                 "min_seq_len must not exceed max_seq_len"
             )
     return config
+
+
+def _check_data_section(data: dict, prefix: str) -> None:
+    """Checks JSON schema cannot express."""
+    ratios = data["split"]["ratios"]
+    if abs(sum(ratios) - 1.0) > 1e-6:
+        raise ConfigError(f"invalid config at '{prefix}.split.ratios': {ratios} must sum to 1")
 
 
 def dataset_data_config(config: dict, dataset: str) -> dict:

@@ -1,0 +1,91 @@
+"""Ranking metrics for next-item recommendation with one relevant item per sample.
+
+For a sample with target item ``t`` and a ranked list of predictions
+``p_0, p_1, ...`` (best first), let ``r`` be the 0-based rank of ``t`` in the
+list (``r = inf`` when absent). Then, averaged over the ``n`` samples,
+
+    HR@K   = (1/n) * sum_i [r_i < K]
+    NDCG@K = (1/n) * sum_i [r_i < K] / log2(r_i + 2)
+
+NDCG needs no normalisation term here: with a single relevant item the ideal
+DCG is 1/log2(2) = 1. These match RecBole's ``Hit`` and ``NDCG`` for one
+ground-truth item. Predictions equal to ``-1`` (an invalid generated SID)
+never match a target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+DEFAULT_KS = (1, 3, 5, 10, 20)
+
+
+def target_ranks(predictions: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """0-based rank of each target in its prediction row; ``np.inf`` when absent.
+
+    ``predictions``: int array ``[n, L]`` (ranked item ids, best first; pad with -1).
+    ``targets``: int array ``[n]``. If a target occurs more than once in a row,
+    its first (best) position counts.
+    """
+    predictions = np.asarray(predictions)
+    targets = np.asarray(targets)
+    if predictions.ndim != 2 or targets.ndim != 1 or len(predictions) != len(targets):
+        raise ValueError(
+            f"predictions must be [n, L] and targets [n]; got {predictions.shape} and {targets.shape}"
+        )
+    hits = (predictions == targets[:, None]) & (targets[:, None] >= 0)
+    ranks = np.where(hits.any(axis=1), hits.argmax(axis=1), np.inf)
+    return ranks.astype(float)
+
+
+def hit_rate_at_k(ranks: np.ndarray, k: int) -> float:
+    """HR@K = mean over samples of [rank < K]."""
+    ranks = np.asarray(ranks, dtype=float)
+    if ranks.size == 0:
+        raise ValueError("no samples to score")
+    return float(np.mean(ranks < k))
+
+
+def ndcg_at_k(ranks: np.ndarray, k: int) -> float:
+    """NDCG@K = mean over samples of [rank < K] / log2(rank + 2)."""
+    ranks = np.asarray(ranks, dtype=float)
+    if ranks.size == 0:
+        raise ValueError("no samples to score")
+    gains = np.zeros_like(ranks)
+    inside = ranks < k
+    gains[inside] = 1.0 / np.log2(ranks[inside] + 2.0)
+    return float(np.mean(gains))
+
+
+def ranking_metrics(
+    predictions: Sequence[Sequence[int]] | np.ndarray,
+    targets: Sequence[int] | np.ndarray,
+    ks: Iterable[int] = DEFAULT_KS,
+) -> dict[str, float]:
+    """``{"HR@K": ..., "NDCG@K": ...}`` for every K, from ranked predictions and targets.
+
+    Rows shorter than the longest are padded with -1 (never a hit). A K larger
+    than a row's length counts only the predictions the row has.
+    """
+    preds = _pad(predictions)
+    ranks = target_ranks(preds, np.asarray(targets, dtype=np.int64))
+    out: dict[str, float] = {}
+    for k in ks:
+        if k < 1:
+            raise ValueError(f"K must be >= 1, got {k}")
+        out[f"HR@{k}"] = hit_rate_at_k(ranks, k)
+        out[f"NDCG@{k}"] = ndcg_at_k(ranks, k)
+    return out
+
+
+def _pad(predictions) -> np.ndarray:
+    if isinstance(predictions, np.ndarray) and predictions.ndim == 2:
+        return predictions.astype(np.int64, copy=False)
+    rows = [list(r) for r in predictions]
+    width = max((len(r) for r in rows), default=0)
+    out = np.full((len(rows), max(width, 1)), -1, dtype=np.int64)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return out

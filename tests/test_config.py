@@ -1,0 +1,116 @@
+import copy
+import importlib.machinery
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from genrec.config import ConfigError, dataset_data_config, validate_config
+
+
+@pytest.fixture()
+def schema(repo_root):
+    return yaml.safe_load((repo_root / "config" / "schema.yaml").read_text())
+
+
+@pytest.fixture()
+def default_config(repo_root):
+    return yaml.safe_load((repo_root / "config" / "config.yaml").read_text())
+
+
+def test_embedded_default_is_valid_and_defaults_are_filled(default_config, schema):
+    cfg = validate_config(copy.deepcopy(default_config), schema)
+    assert cfg["data"]["max_history"] == 10
+    assert cfg["data"]["split"]["method"] == "chronological"
+    assert set(cfg["resources"]["gpu"]) >= {"embed", "sft", "rl", "evaluate"}
+
+
+def test_minimal_config_gets_all_defaults(schema):
+    cfg = validate_config({"datasets": {"x": {"reviews": "r.json", "meta": "m.json"}}}, schema)
+    assert cfg["seed"] == 42
+    assert cfg["data"]["user_k"] == 5
+    assert cfg["data"]["split"]["ratios"] == [0.8, 0.1, 0.1]
+
+
+@pytest.mark.parametrize(
+    "mutate, key, reason",
+    [
+        (lambda c: c["data"].update(user_k=0), "data.user_k", "minimum"),
+        (lambda c: c["data"].update(user_k="five"), "data.user_k", "not of type"),
+        (lambda c: c["data"]["split"].update(method="random"), "data.split.method", "is not one of"),
+        (lambda c: c["data"].update(colour="red"), "data", "colour"),
+        (lambda c: c.update(datasets={}), "datasets", "should be non-empty"),
+        (lambda c: c["data"]["split"].update(ratios=[0.5, 0.2, 0.1]), "data.split.ratios", "sum to 1"),
+        (
+            lambda c: c["datasets"].update(bad={"reviews": "r.json"}),
+            "datasets.bad",
+            "",
+        ),
+        (
+            lambda c: c["datasets"]["demo"].update(data={"item_k": -2}),
+            "datasets.demo.data.item_k",
+            "minimum",
+        ),
+    ],
+)
+def test_bad_values_name_the_key_path(default_config, schema, mutate, key, reason):
+    cfg = copy.deepcopy(default_config)
+    mutate(cfg)
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg, schema)
+    msg = str(err.value)
+    assert f"'{key}" in msg
+    assert reason in msg
+
+
+def test_per_dataset_override_merges_onto_global(default_config, schema):
+    cfg = copy.deepcopy(default_config)
+    cfg["datasets"]["other"] = {
+        "reviews": "r.json.gz",
+        "meta": "m.json.gz",
+        "format": "2014",
+        "data": {"user_k": 3, "split": {"method": "leave_one_out"}},
+    }
+    validate_config(cfg, schema)
+    merged = dataset_data_config(cfg, "other")
+    assert merged["user_k"] == 3
+    assert merged["item_k"] == cfg["data"]["item_k"]
+    assert merged["split"] == {"method": "leave_one_out", "ratios": [0.8, 0.1, 0.1]}
+    assert merged["format"] == "2014"
+    assert dataset_data_config(cfg, "demo")["user_k"] == cfg["data"]["user_k"]
+
+
+def _load_common(repo_root):
+    loader = importlib.machinery.SourceFileLoader("common_smk", str(repo_root / "rules" / "common.smk"))
+    spec = importlib.util.spec_from_loader("common_smk", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def test_common_helpers_are_importable_and_route_inputs(repo_root, default_config, schema):
+    common = _load_common(repo_root)
+    cfg = validate_config(copy.deepcopy(default_config), schema)
+    cfg["datasets"]["real"] = {"reviews": "/data/r.json.gz", "meta": "/data/m.json.gz"}
+    assert common.raw_inputs(cfg, "demo")["reviews"] == "resources/demo/demo_5.json.gz"
+    assert common.raw_inputs(cfg, "real") == {"reviews": "/data/r.json.gz", "meta": "/data/m.json.gz"}
+    targets = common.all_targets(cfg)
+    assert "results/demo/data/train.parquet" in targets
+    assert "results/real/data/test.parquet" in targets
+
+
+@pytest.mark.slow
+def test_workflow_rejects_bad_config_before_any_job(repo_root, tmp_path, default_config):
+    cfg = copy.deepcopy(default_config)
+    cfg["data"]["max_history"] = 0
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(repo_root / "Snakefile"), "-d", str(tmp_path),
+         "--configfile", str(tmp_path / "config.yaml"), "--cores", "1", "-n"],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode != 0
+    assert "data.max_history" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()

@@ -1,0 +1,41 @@
+import math
+
+import numpy as np
+import pytest
+
+from genrec.eval.metrics import hit_rate_at_k, ndcg_at_k, ranking_metrics, target_ranks
+
+
+def test_hand_computed_case():
+    # sample 0: target at rank 0; sample 1: rank 2; sample 2: absent; sample 3: rank 4
+    preds = [[5, 1, 2, 3, 4], [1, 2, 9, 3, 4], [1, 2, 3, 4, 5], [0, 1, 2, 3, 7]]
+    targets = [5, 9, 8, 7]
+    m = ranking_metrics(preds, targets, ks=(1, 3, 5))
+    assert m["HR@1"] == pytest.approx(1 / 4)
+    assert m["HR@3"] == pytest.approx(2 / 4)
+    assert m["HR@5"] == pytest.approx(3 / 4)
+    assert m["NDCG@1"] == pytest.approx(1 / 4)
+    assert m["NDCG@3"] == pytest.approx((1 + 1 / math.log2(4)) / 4)
+    assert m["NDCG@5"] == pytest.approx((1 + 1 / math.log2(4) + 1 / math.log2(6)) / 4)
+
+
+def test_invalid_predictions_never_hit_and_ragged_rows_pad():
+    preds = [[-1, -1, 3], [2]]
+    targets = [3, -1]
+    ranks = target_ranks(np.array([[-1, -1, 3], [2, -1, -1]]), np.array(targets))
+    assert ranks[0] == 2 and np.isinf(ranks[1])
+    m = ranking_metrics(preds, targets, ks=(1, 3))
+    assert m["HR@1"] == 0.0
+    assert m["HR@3"] == pytest.approx(0.5)
+    assert m["NDCG@3"] == pytest.approx(0.5 / math.log2(4))
+
+
+def test_first_occurrence_counts_and_bounds():
+    ranks = target_ranks(np.array([[4, 4, 1]]), np.array([4]))
+    assert ranks.tolist() == [0.0]
+    assert ndcg_at_k(np.array([0.0]), 1) == 1.0
+    assert hit_rate_at_k(np.array([np.inf, 3.0]), 3) == 0.0
+    with pytest.raises(ValueError):
+        ranking_metrics([[1]], [1], ks=(0,))
+    with pytest.raises(ValueError):
+        hit_rate_at_k(np.array([]), 1)
