@@ -1,0 +1,64 @@
+# Data stage: synthetic raw data (demo) and raw reviews -> samples/split/items.
+import re
+
+
+def _name_regex(names):
+    """A wildcard regex matching exactly ``names`` (never matches when empty)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+def _canonical(value):
+    """Dicts with sorted keys, recursively: Snakemake compares params by their repr, so a
+    config file whose keys were merely reordered must not trigger a rerun."""
+    if isinstance(value, dict):
+        return {k: _canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
+
+
+SYNTHETIC_DATASETS = [ds for ds in datasets(config) if is_synthetic(config, ds)]
+
+
+rule synthetic_data:
+    output:
+        reviews="resources/{dataset}/{dataset}_5.json.gz",
+        meta="resources/{dataset}/meta_{dataset}.json.gz",
+    log:
+        "results/{dataset}/logs/data/synthetic_data.log",
+    benchmark:
+        "results/{dataset}/benchmarks/data/synthetic_data.tsv"
+    wildcard_constraints:
+        dataset=_name_regex(SYNTHETIC_DATASETS),
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    params:
+        synthetic=lambda wc: _canonical(config["datasets"][wc.dataset]["synthetic"]),
+    script:
+        "../workflow/scripts/data_synthetic.py"
+
+
+rule prepare_data:
+    input:
+        unpack(lambda wc: raw_inputs(config, wc.dataset)),
+    output:
+        train="results/{dataset}/data/train.parquet",
+        valid="results/{dataset}/data/valid.parquet",
+        test="results/{dataset}/data/test.parquet",
+        items_parquet="results/{dataset}/data/items.parquet",
+        id_maps="results/{dataset}/data/id_maps.json",
+        stats="results/{dataset}/data/stats.json",
+    log:
+        "results/{dataset}/logs/data/prepare_data.log",
+    benchmark:
+        "results/{dataset}/benchmarks/data/prepare_data.tsv"
+    wildcard_constraints:
+        dataset=_name_regex(datasets(config)),
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    params:
+        data=lambda wc: _canonical(data_params(config, wc.dataset)),
+    script:
+        "../workflow/scripts/data_prepare.py"

@@ -1,0 +1,156 @@
+import json
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from genrec.data import DataError
+from genrec.data.pipeline import prepare
+
+OUT_FILES = {
+    "train.parquet",
+    "valid.parquet",
+    "test.parquet",
+    "items.parquet",
+    "id_maps.json",
+    "stats.json",
+}
+
+
+def _raw(tmp_path, amazon, users=6, items=5):
+    r = amazon.write(tmp_path / "r.json.gz", amazon.reviews_2018(users, items), gz=True)
+    m = amazon.write(tmp_path / "m.json.gz", amazon.meta_2018(items), gz=True)
+    return r, m
+
+
+def test_outputs_schemas_and_ids(tmp_path, amazon, params):
+    r, m = _raw(tmp_path, amazon)
+    out = tmp_path / "out"
+    stats = prepare(r, m, out, params)
+    assert {p.name for p in out.iterdir()} == OUT_FILES
+    items = pd.read_parquet(out / "items.parquet")
+    assert items["item_id"].tolist() == list(range(5))
+    assert items["source_id"].tolist() == sorted(items["source_id"])
+    assert items.iloc[0][["title", "description", "brand"]].tolist() == [
+        "Item 0 & co",
+        "first 0 second",
+        "Acme",
+    ]
+    assert list(items.iloc[1]["categories"]) == ["Top", "Cat1"]
+    schema = pq.read_schema(out / "train.parquet")
+    assert [f"{f.name}:{f.type}" for f in schema] == [
+        "user_id:int64",
+        "history:list<element: int64>",
+        "target:int64",
+        "history_ts:list<element: int64>",
+        "target_ts:int64",
+    ]
+    ids = json.loads((out / "id_maps.json").read_text())
+    assert ids["item"] == {f"I{i}": i for i in range(5)}
+    assert ids["user"] == {f"U{u}": u for u in range(6)}
+    n = sum(len(pd.read_parquet(out / f"{s}.parquet")) for s in ("train", "valid", "test"))
+    assert n == 6 * 4 == sum(stats["split"][s] for s in ("train", "valid", "test"))
+    saved = json.loads((out / "stats.json").read_text())
+    assert saved["final"] == {
+        "users": 6,
+        "items": 5,
+        "interactions": 30,
+        "density": 1.0,
+        "mean_sequence_length": 5.0,
+    }
+    assert saved["steps"][0]["step"] == "read"
+
+
+def test_deterministic(tmp_path, amazon, params):
+    r, m = _raw(tmp_path, amazon)
+    prepare(r, m, tmp_path / "a", params)
+    prepare(r, m, tmp_path / "b", params)
+    for name in OUT_FILES:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_title_filter_and_kcore_drop_items(tmp_path, amazon, params):
+    meta = amazon.meta_2018(5)
+    meta[0]["title"] = "<br>"  # empty after cleaning
+    meta[1]["title"] = " ".join(["word"] * 21)  # too long
+    r = amazon.write(tmp_path / "r.json", amazon.reviews_2018(6, 5))
+    m = amazon.write(tmp_path / "m.json", meta)
+    stats = prepare(r, m, tmp_path / "out", params)
+    items = pd.read_parquet(tmp_path / "out" / "items.parquet")
+    assert items["source_id"].tolist() == ["I2", "I3", "I4"]
+    step = stats["steps"][2]
+    assert step["items_with_metadata"] == 5 and step["items_with_valid_title"] == 3
+
+
+def test_leave_one_out_option(tmp_path, amazon, params):
+    r, m = _raw(tmp_path, amazon)
+    params["split"]["method"] = "leave_one_out"
+    stats = prepare(r, m, tmp_path / "out", params)
+    assert (stats["split"]["test"], stats["split"]["valid"], stats["split"]["train"]) == (6, 6, 12)
+    test = pd.read_parquet(tmp_path / "out" / "test.parquet")
+    assert sorted(test["user_id"]) == list(range(6))
+
+
+def test_malformed_line_error_or_skip(tmp_path, amazon, params):
+    recs = [json.dumps(x) for x in amazon.reviews_2018(6, 5)]
+    recs[4] = "{not json"
+    r = amazon.write(tmp_path / "r.json", recs)
+    m = amazon.write(tmp_path / "m.json", amazon.meta_2018(5))
+    with pytest.raises(DataError, match=r"r\.json:5: malformed.*on_bad_line"):
+        prepare(r, m, tmp_path / "out", params)
+    assert not (tmp_path / "out").exists()
+    params["on_bad_line"] = "skip"
+    stats = prepare(r, m, tmp_path / "out", params)
+    assert stats["inputs"]["reviews"]["bad_lines"] == 1
+    assert stats["steps"][0]["interactions"] == 29
+
+
+def test_missing_required_field(tmp_path, amazon, params):
+    recs = amazon.reviews_2018(6, 5)
+    del recs[7]["asin"]
+    r = amazon.write(tmp_path / "r.json", recs)
+    m = amazon.write(tmp_path / "m.json", amazon.meta_2018(5))
+    with pytest.raises(DataError, match=r"r\.json:8: missing required field 'asin'"):
+        prepare(r, m, tmp_path / "out", params)
+
+
+def test_unknown_format(tmp_path, amazon, params):
+    r, m = _raw(tmp_path, amazon)
+    params["format"] = "2019"
+    with pytest.raises(DataError, match="unknown format '2019'"):
+        prepare(r, m, tmp_path / "out", params)
+
+
+def test_metadata_without_matching_items(tmp_path, amazon, params):
+    r = amazon.write(tmp_path / "r.json", amazon.reviews_2018(6, 5))
+    meta = amazon.meta_2018(5)
+    for rec in meta:
+        rec["asin"] = "Z" + rec["asin"]
+    m = amazon.write(tmp_path / "m.json", meta)
+    with pytest.raises(DataError, match=r"m\.json: none of its 5 metadata records matches"):
+        prepare(r, m, tmp_path / "out", params)
+
+
+def test_empty_after_filtering_suggests_fix(tmp_path, amazon, params):
+    r, m = _raw(tmp_path, amazon)
+    params["user_k"] = 6  # every user has 5 reviews
+    with pytest.raises(DataError, match="lower data.user_k / data.item_k or widen"):
+        prepare(r, m, tmp_path / "out", params)
+    assert not (tmp_path / "out").exists()
+
+
+def test_failure_leaves_previous_outputs_intact(tmp_path, amazon, params):
+    r, m = _raw(tmp_path, amazon)
+    out = tmp_path / "out"
+    prepare(r, m, out, params)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    params["item_k"] = 7
+    with pytest.raises(DataError):
+        prepare(r, m, out, params)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_nonexistent_input(tmp_path, amazon, params):
+    _, m = _raw(tmp_path, amazon)
+    with pytest.raises(FileNotFoundError, match="missing_5.json.gz"):
+        prepare(tmp_path / "missing_5.json.gz", m, tmp_path / "out", params)
