@@ -1,9 +1,25 @@
 # Pure-Python helpers shared by the rule files. No rules here; importable by
-# pytest (tests/test_common.py loads this file with importlib).
+# pytest (tests/test_config.py loads this file with importlib).
+import re
 from pathlib import Path
 
 from genrec.config import dataset_data_config, validate_config
 
+
+def canonical(value):
+    """Dicts with sorted keys, recursively. Snakemake compares params by their repr, so
+    a config file whose keys were merely reordered must not trigger a rerun: every
+    dict-valued param goes through this."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
+def name_regex(names):
+    """A wildcard regex matching exactly ``names`` (never matches when empty)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
 
 
 def datasets(config):
@@ -35,7 +51,13 @@ def data_targets(config):
     return [
         f"results/{ds}/data/{name}"
         for ds in datasets(config)
-        for name in ("train.parquet", "valid.parquet", "test.parquet", "items.parquet", "stats.json")
+        for name in (
+            "train.parquet",
+            "valid.parquet",
+            "test.parquet",
+            "items.parquet",
+            "stats.json",
+        )
     ]
 
 

@@ -1,22 +1,4 @@
 # Data stage: synthetic raw data (demo) and raw reviews -> samples/split/items.
-import re
-
-
-def _name_regex(names):
-    """A wildcard regex matching exactly ``names`` (never matches when empty)."""
-    return "|".join(re.escape(n) for n in names) or "(?!)"
-
-
-def _canonical(value):
-    """Dicts with sorted keys, recursively: Snakemake compares params by their repr, so a
-    config file whose keys were merely reordered must not trigger a rerun."""
-    if isinstance(value, dict):
-        return {k: _canonical(value[k]) for k in sorted(value)}
-    if isinstance(value, list):
-        return [_canonical(v) for v in value]
-    return value
-
-
 SYNTHETIC_DATASETS = [ds for ds in datasets(config) if is_synthetic(config, ds)]
 
 
@@ -29,12 +11,12 @@ rule synthetic_data:
     benchmark:
         "results/{dataset}/benchmarks/data/synthetic_data.tsv"
     wildcard_constraints:
-        dataset=_name_regex(SYNTHETIC_DATASETS),
+        dataset=name_regex(SYNTHETIC_DATASETS),
     conda:
         "../envs/data.yaml"
     threads: 1
     params:
-        synthetic=lambda wc: _canonical(config["datasets"][wc.dataset]["synthetic"]),
+        synthetic=lambda wc: canonical(config["datasets"][wc.dataset]["synthetic"]),
     script:
         "../workflow/scripts/data_synthetic.py"
 
@@ -54,11 +36,11 @@ rule prepare_data:
     benchmark:
         "results/{dataset}/benchmarks/data/prepare_data.tsv"
     wildcard_constraints:
-        dataset=_name_regex(datasets(config)),
+        dataset=name_regex(datasets(config)),
     conda:
         "../envs/data.yaml"
     threads: 1
     params:
-        data=lambda wc: _canonical(data_params(config, wc.dataset)),
+        data=lambda wc: canonical(data_params(config, wc.dataset)),
     script:
         "../workflow/scripts/data_prepare.py"
