@@ -1,0 +1,50 @@
+# Generative evaluation: trie-constrained beam search over valid SIDs, HR@K / NDCG@K.
+# The test split gives the reported numbers; the valid split (second rule) is for
+# model selection, which must never look at test.
+
+
+rule evaluate_generative:
+    input:
+        model="results/{dataset}/{stage}/{method}/model",
+        sids="results/{dataset}/sid/{method}/sids.parquet",
+        samples="results/{dataset}/data/test.parquet",
+    output:
+        predictions="results/{dataset}/eval/{method}/{stage}/predictions.parquet",
+        metrics="results/{dataset}/eval/{method}/{stage}/metrics.json",
+    log:
+        "results/{dataset}/logs/evaluate/evaluate_generative.{method}.{stage}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/evaluate/evaluate_generative.{method}.{stage}.tsv"
+    wildcard_constraints:
+        dataset="[^/]+",
+        method="[^/]+",
+        stage="sft|rl",
+    conda:
+        "../envs/torch.yaml"
+    container:
+        config["containers"]["gpu"]
+    threads: 2
+    resources:
+        gpu=lambda wc: config["resources"]["gpu"]["evaluate"],
+    params:
+        eval=lambda wc: {**config["eval"], "dtype": config["lm"]["dtype"]},
+        split="test",
+    script:
+        "../workflow/scripts/evaluate_generative.py"
+
+
+use rule evaluate_generative as evaluate_generative_valid with:
+    input:
+        model="results/{dataset}/{stage}/{method}/model",
+        sids="results/{dataset}/sid/{method}/sids.parquet",
+        samples="results/{dataset}/data/valid.parquet",
+    output:
+        predictions="results/{dataset}/eval/{method}/{stage}/valid/predictions.parquet",
+        metrics="results/{dataset}/eval/{method}/{stage}/valid/metrics.json",
+    log:
+        "results/{dataset}/logs/evaluate/evaluate_generative_valid.{method}.{stage}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/evaluate/evaluate_generative_valid.{method}.{stage}.tsv"
+    params:
+        eval=lambda wc: {**config["eval"], "dtype": config["lm"]["dtype"]},
+        split="valid",

@@ -1,0 +1,13 @@
+"""Trie-constrained decoding of Semantic IDs (beam search and sampling)."""
+
+from genrec.decode.generate import ConstrainedOutput, constrained_generate, left_pad
+from genrec.decode.processor import TrieConstrainedLogitsProcessor
+from genrec.decode.trie import SidTrie
+
+__all__ = [
+    "ConstrainedOutput",
+    "SidTrie",
+    "TrieConstrainedLogitsProcessor",
+    "constrained_generate",
+    "left_pad",
+]

@@ -1,0 +1,340 @@
+"""Evaluation of a generative (SID) recommender with trie-constrained beam search.
+
+For every sample of a split (``test.parquet`` or ``valid.parquet``) the task-1
+prompt (:func:`genrec.prompts.sid_next`, byte-identical to SFT) is encoded
+with :func:`genrec.lm.encode_prompt`; constrained beam search returns
+``num_beams`` distinct valid SIDs, mapped back to item ids, and the top max-K
+are scored with :func:`genrec.eval.metrics.ranking_metrics`.
+
+Samples are sorted by prompt length and batched (length bucketing, little
+padding), then put back in sample order. With ``num_gpus > 1`` the entry point
+re-launches this module under ``accelerate launch``; each rank evaluates a
+contiguous shard of the samples and writes a shard file, and rank 0 merges the
+shards in sample order and writes the outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from genrec import prompts
+from genrec.decode import SidTrie, constrained_generate
+from genrec.distributed import launch, pick_device, shard_bounds
+from genrec.eval.metrics import DEFAULT_KS, ranking_metrics
+from genrec.io import write_json, write_parquet
+from genrec.lm import encode_prompt, load_model_and_tokenizer
+
+log = logging.getLogger(__name__)
+
+SAMPLE_COLUMNS = ("user_id", "history", "target")
+DEFAULT_PARAMS = {
+    "ks": list(DEFAULT_KS),
+    "num_beams": None,
+    "batch_size": 8,
+    "length_penalty": 0.0,
+    "dtype": "auto",
+}
+
+
+# --------------------------------------------------------------------- inputs
+def resolve_params(params: dict | None, n_items: int | None = None) -> dict:
+    """``params`` (the config's ``eval`` section) with defaults and checked beam count.
+
+    ``num_beams`` defaults to max K; it must be >= max K and, when ``n_items``
+    is given, at most the number of items with a SID.
+    """
+    p = {**DEFAULT_PARAMS, **(params or {})}
+    ks = sorted({int(k) for k in p["ks"]})
+    if not ks or ks[0] < 1:
+        raise ValueError(f"eval.ks must be positive integers, got {p['ks']}")
+    p["ks"] = ks
+    max_k = ks[-1]
+    beams = max_k if p["num_beams"] is None else int(p["num_beams"])
+    if beams < max_k:
+        raise ValueError(f"eval.num_beams ({beams}) must be >= the largest K in eval.ks ({max_k})")
+    if n_items is not None and beams > n_items:
+        raise ValueError(
+            f"eval.num_beams ({beams}) exceeds the number of items with a SID ({n_items}); "
+            "lower eval.num_beams and the largest K in eval.ks"
+        )
+    p["num_beams"] = beams
+    if int(p["batch_size"]) < 1:
+        raise ValueError(f"eval.batch_size must be >= 1, got {p['batch_size']}")
+    return p
+
+
+def read_samples(path: str | Path) -> pd.DataFrame:
+    """A split table (``user_id``, ``history``, ``target``); clear error if malformed."""
+    df = pd.read_parquet(path)
+    missing = [c for c in SAMPLE_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; expected {list(SAMPLE_COLUMNS)}")
+    if len(df) == 0:
+        raise ValueError(f"{path}: no samples to evaluate")
+    return df.reset_index(drop=True)
+
+
+def read_sids(path: str | Path) -> pd.DataFrame:
+    df = pd.read_parquet(path)
+    missing = [c for c in ("item_id", "tokens", "sid") if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}")
+    if df["item_id"].duplicated().any():
+        dup = df.loc[df["item_id"].duplicated(), "item_id"].iloc[0]
+        raise ValueError(f"{path}: item {dup} has more than one SID")
+    return df
+
+
+def build_prompts(
+    samples: pd.DataFrame, sid_of: dict[int, str], source: str = "samples"
+) -> list[str]:
+    """The task-1 prompt of every sample (history items as SIDs, oldest first)."""
+    out = []
+    for row, history in enumerate(samples["history"]):
+        try:
+            out.append(prompts.sid_next([sid_of[int(i)] for i in history]))
+        except KeyError as err:
+            raise ValueError(
+                f"{source}: row {row}: history item {err.args[0]} has no SID"
+            ) from None
+    return out
+
+
+# ---------------------------------------------------------------- prediction
+def _sid_text(tokenizer, ids: list[int], drop: set[int]) -> str:
+    return "".join(tokenizer.convert_ids_to_tokens([i for i in ids if i not in drop]))
+
+
+def predict(
+    model,
+    tokenizer,
+    trie: SidTrie,
+    prompts_ids: list[list[int]],
+    num_beams: int,
+    top_n: int,
+    batch_size: int,
+    length_penalty: float = 0.0,
+    sid_of: dict[int, str] | None = None,
+) -> tuple[np.ndarray, list[list[str]]]:
+    """Ranked item ids ``[n, top_n]`` (-1 = invalid) and their SID strings, in prompt order.
+
+    Prompts are processed longest first in batches of ``batch_size`` (length
+    bucketing); the results are put back in the input order.
+    """
+    n = len(prompts_ids)
+    items = np.full((n, top_n), -1, dtype=np.int64)
+    texts: list[list[str]] = [[] for _ in range(n)]
+    order = sorted(range(n), key=lambda i: (-len(prompts_ids[i]), i))
+    drop = {tokenizer.pad_token_id, tokenizer.eos_token_id} - {None}
+    for start in tqdm(range(0, n, batch_size), desc="evaluate", unit="batch", mininterval=5):
+        idx = order[start : start + batch_size]
+        out = constrained_generate(
+            model,
+            tokenizer,
+            [prompts_ids[i] for i in idx],
+            trie,
+            num_beams=num_beams,
+            num_return_sequences=num_beams,
+            length_penalty=length_penalty,
+        )
+        got = out.item_ids[:, :top_n].numpy()
+        seqs = out.sequences.view(len(idx), num_beams, -1)[:, :top_n].cpu().tolist()
+        for j, i in enumerate(idx):
+            items[i] = got[j]
+            texts[i] = [
+                sid_of[int(it)] if it >= 0 and sid_of is not None else _sid_text(tokenizer, s, drop)
+                for it, s in zip(got[j], seqs[j], strict=True)
+            ]
+    return items, texts
+
+
+def run_shard(
+    model_dir: str | Path,
+    sids_path: str | Path,
+    samples_path: str | Path,
+    params: dict,
+    rank: int = 0,
+    world_size: int = 1,
+    device: str = "cpu",
+) -> pd.DataFrame:
+    """Predictions for shard ``rank`` of ``world_size`` (contiguous slice of the samples).
+
+    Returns ``sample`` (row index in the split), ``user_id``, ``target``,
+    ``predictions`` and ``predicted_sids``.
+    """
+    sids = read_sids(sids_path)
+    p = resolve_params(params, n_items=len(sids))
+    samples = read_samples(samples_path)
+    lo, hi = shard_bounds(len(samples), rank, world_size)
+    shard = samples.iloc[lo:hi]
+    sid_of = dict(zip(sids["item_id"].astype(int), sids["sid"], strict=True))
+    texts = build_prompts(shard, sid_of, source=str(samples_path))
+    model, tokenizer = load_model_and_tokenizer(model_dir, device=device, dtype=p["dtype"])
+    trie = SidTrie.from_sids_table(sids, tokenizer).to(model.device)
+    prompt_ids = [encode_prompt(tokenizer, t) for t in texts]
+    log.info(
+        "rank %d/%d: %d samples [%d, %d), %d beams, device %s",
+        rank,
+        world_size,
+        len(shard),
+        lo,
+        hi,
+        p["num_beams"],
+        model.device,
+    )
+    items, sid_texts = predict(
+        model,
+        tokenizer,
+        trie,
+        prompt_ids,
+        num_beams=p["num_beams"],
+        top_n=p["ks"][-1],
+        batch_size=int(p["batch_size"]),
+        length_penalty=float(p["length_penalty"]),
+        sid_of=sid_of,
+    )
+    return pd.DataFrame(
+        {
+            "sample": np.arange(lo, hi, dtype=np.int64),
+            "user_id": shard["user_id"].to_numpy(dtype=np.int64),
+            "target": shard["target"].to_numpy(dtype=np.int64),
+            "predictions": [list(map(int, r)) for r in items],
+            "predicted_sids": sid_texts,
+        }
+    )
+
+
+def merge_shards(shards: list[pd.DataFrame], n: int) -> pd.DataFrame:
+    """Concatenate rank shards in sample order; every sample ``0..n-1`` exactly once."""
+    df = pd.concat(shards, ignore_index=True).sort_values("sample", kind="stable")
+    got = df["sample"].to_numpy()
+    if len(got) != n or not np.array_equal(got, np.arange(n)):
+        raise RuntimeError(
+            f"shards cover {len(got)} rows / {len(np.unique(got))} samples, expected {n}"
+        )
+    return df.reset_index(drop=True)
+
+
+def finalize(
+    df: pd.DataFrame,
+    ks: list[int],
+    out_predictions: str | Path,
+    out_metrics: str | Path,
+    model_name: str,
+    sid_method: str | None,
+    split: str,
+    num_beams: int,
+) -> dict:
+    """Score merged predictions; write ``predictions.parquet`` and ``metrics.json``."""
+    preds = np.asarray(df["predictions"].tolist(), dtype=np.int64)
+    metrics = {
+        "model": model_name,
+        "sid_method": sid_method,
+        "split": split,
+        "n": len(df),
+        "num_beams": num_beams,
+        "invalid": int((preds < 0).sum()),
+        **ranking_metrics(preds, df["target"].to_numpy(dtype=np.int64), ks),
+    }
+    out = df[["user_id", "target", "predictions", "predicted_sids"]]
+    write_parquet(out, out_predictions)
+    write_json(metrics, out_metrics)
+    log.info("metrics: %s", json.dumps(metrics))
+    return metrics
+
+
+# ------------------------------------------------------------------ entry
+def evaluate(
+    model_dir: str | Path,
+    sids: str | Path,
+    samples: str | Path,
+    out_predictions: str | Path,
+    out_metrics: str | Path,
+    params: dict,
+    stage: str,
+    sid_method: str | None,
+    split: str = "test",
+    num_gpus: int = 0,
+) -> dict | None:
+    """Evaluate ``model_dir`` on ``samples``; write predictions + metrics; return the metrics.
+
+    ``params`` is the config's ``eval`` section; ``stage`` (``sft``/``rl``)
+    names the model in ``metrics.json``. With ``num_gpus > 1`` the work runs
+    under ``accelerate launch`` (returns the metrics read back from disk).
+    """
+    p = resolve_params(params)
+    if num_gpus > 1:
+        shard_dir = Path(f"{out_predictions}.shards")
+        shard_dir.mkdir(parents=True, exist_ok=True)
+        params_json = shard_dir / "params.json"
+        write_json(p, params_json)
+        args = [
+            "--model-dir", model_dir, "--sids", sids, "--samples", samples,
+            "--out-predictions", out_predictions, "--out-metrics", out_metrics,
+            "--params-json", params_json, "--stage", stage, "--split", split,
+            "--sid-method", sid_method or "", "--shard-dir", shard_dir,
+        ]  # fmt: skip
+        launch("genrec.eval.generative", args, num_processes=num_gpus)
+        shutil.rmtree(shard_dir, ignore_errors=True)
+        with open(out_metrics) as fh:
+            return json.load(fh)
+    df = run_shard(model_dir, sids, samples, p, device=pick_device(num_gpus))
+    return finalize(
+        df, p["ks"], out_predictions, out_metrics, stage, sid_method, split, p["num_beams"]
+    )
+
+
+def _distributed_main(args: argparse.Namespace) -> None:
+    from accelerate import PartialState
+
+    state = PartialState()
+    with open(args.params_json) as fh:
+        p = json.load(fh)
+    rank, world = state.process_index, state.num_processes
+    df = run_shard(
+        args.model_dir, args.sids, args.samples, p, rank, world, device=str(state.device)
+    )
+    shard_dir = Path(args.shard_dir)
+    write_parquet(df, shard_dir / f"rank-{rank:03d}.parquet")
+    state.wait_for_everyone()
+    if state.is_main_process:
+        shards = [pd.read_parquet(shard_dir / f"rank-{r:03d}.parquet") for r in range(world)]
+        n = len(read_samples(args.samples))
+        finalize(
+            merge_shards(shards, n),
+            p["ks"],
+            args.out_predictions,
+            args.out_metrics,
+            args.stage,
+            args.sid_method or None,
+            args.split,
+            p["num_beams"],
+        )
+    state.wait_for_everyone()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for name in ("model-dir", "sids", "samples", "out-predictions", "out-metrics", "params-json",
+                 "stage", "split", "shard-dir"):  # fmt: skip
+        parser.add_argument(f"--{name}", required=True)
+    parser.add_argument("--sid-method", default="")
+    args = parser.parse_args(argv)
+    from genrec.logging import setup_logging
+
+    setup_logging(None)
+    torch.set_grad_enabled(False)
+    _distributed_main(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+import pytest
+import torch
+
+from genrec.decode import SidTrie, constrained_generate
+from genrec.lm import encode_prompt
+from genrec.prompts import sid_next
+
+
+def _prompts(tokenizer, sids, n=3):
+    return [encode_prompt(tokenizer, sid_next(list(sids["sid"][i : i + 1 + i]))) for i in range(n)]
+
+
+class RandomLogits:
+    """Forward hook on ``lm_head``: random logits that strongly favour invalid tokens."""
+
+    def __init__(self, seed, favour):
+        self.gen = torch.Generator().manual_seed(seed)
+        self.favour = favour
+
+    def __call__(self, module, inputs, output):
+        noise = torch.randn(output.shape, generator=self.gen) * 5
+        noise[..., self.favour] += 40.0  # the model "would rather" emit these
+        return output + noise
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_beam_search_returns_distinct_valid_sids_under_adversarial_random_logits(tiny, seed):
+    model, tokenizer, sids = tiny
+    trie = SidTrie.from_sids_table(sids, tokenizer)
+    words = [tokenizer.convert_tokens_to_ids(w) for w in ("items", "user")]
+    handle = model.lm_head.register_forward_hook(
+        RandomLogits(seed, favour=[*words, tokenizer.eos_token_id])
+    )
+    try:
+        beams = [5, 12, 40][seed % 3]
+        out = constrained_generate(model, tokenizer, _prompts(tokenizer, sids), trie, beams, beams)
+    finally:
+        handle.remove()
+    valid = set(sids["item_id"])
+    for row in out.item_ids.tolist():
+        assert len(row) == beams and len(set(row)) == beams
+        assert set(row) <= valid
+
+
+def test_exhaustive_beam_search_ranks_every_item_by_its_log_probability(tiny):
+    """With num_beams = n_items nothing is pruned: the ranking is the exact one."""
+    model, tokenizer, sids = tiny
+    trie = SidTrie.from_sids_table(sids, tokenizer)
+    prompt = _prompts(tokenizer, sids, n=1)[0]
+    n = len(sids)
+    out = constrained_generate(model, tokenizer, [prompt], trie, n, n)
+    ranked = out.item_ids[0].tolist()
+    assert sorted(ranked) == sorted(sids["item_id"])
+    # brute force: log p(SID + EOS | prompt) of every item
+    seqs = [prompt + trie.item_token_ids(i) + [tokenizer.eos_token_id] for i in ranked]
+    width = max(map(len, seqs))
+    ids = torch.tensor([s + [tokenizer.pad_token_id] * (width - len(s)) for s in seqs])
+    with torch.no_grad():
+        logp = model(input_ids=ids).logits.log_softmax(-1)
+    totals = []
+    for r, s in enumerate(seqs):
+        pos = torch.arange(len(prompt) - 1, len(s) - 1)
+        totals.append(logp[r, pos, torch.tensor(s[len(prompt) :])].sum().item())
+    assert all(a >= b - 1e-4 for a, b in zip(totals, totals[1:], strict=False)), totals
+
+
+def test_sampling_settings_in_the_generation_config_do_not_break_beam_search(tiny):
+    model, tokenizer, sids = tiny
+    trie = SidTrie.from_sids_table(sids, tokenizer)
+    prompts = _prompts(tokenizer, sids)
+    ref = constrained_generate(model, tokenizer, prompts, trie, 10, 10).item_ids
+    saved = model.generation_config.to_dict()
+    model.generation_config.do_sample = True
+    model.generation_config.top_k = 1
+    model.generation_config.top_p = 0.05
+    model.generation_config.temperature = 0.3
+    model.generation_config.min_new_tokens = 20  # would forbid EOS
+    try:
+        got = constrained_generate(model, tokenizer, prompts, trie, 10, 10).item_ids
+        torch.manual_seed(3)
+        sampled = constrained_generate(
+            model, tokenizer, prompts, trie, 1, 6, do_sample=True, top_k=2, top_p=0.5
+        )
+    finally:
+        model.generation_config.update(**saved)
+    assert torch.equal(got, ref)
+    assert (sampled.item_ids >= 0).all()
+
+
+def test_constrained_sampling_rollouts_are_valid_and_reproducible(tiny):
+    model, tokenizer, sids = tiny
+    trie = SidTrie.from_sids_table(sids, tokenizer)
+    prompts = _prompts(tokenizer, sids)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(11)
+        runs.append(
+            constrained_generate(
+                model, tokenizer, prompts, trie, 1, 16, do_sample=True, temperature=3.0
+            )
+        )
+    a, b = runs
+    assert torch.equal(a.item_ids, b.item_ids) and torch.equal(a.sequences, b.sequences)
+    assert a.item_ids.shape == (3, 16) and (a.item_ids >= 0).all()
+    assert len(set(a.item_ids.flatten().tolist())) > 3  # hot sampling explores many items
+    # every generated row ends exactly at a complete SID: SID tokens, EOS, then only padding
+    for row, item in zip(a.sequences.tolist(), a.item_ids.flatten().tolist(), strict=True):
+        sid = trie.item_token_ids(item)
+        assert row[: len(sid) + 1] == [*sid, tokenizer.eos_token_id]
+        assert set(row[len(sid) + 1 :]) <= {tokenizer.pad_token_id}
+
+
+def test_too_many_beams_is_a_clear_error(tiny):
+    model, tokenizer, sids = tiny
+    trie = SidTrie.from_sids_table(sids, tokenizer)
+    with pytest.raises(ValueError, match="exceeds the number of items"):
+        constrained_generate(model, tokenizer, _prompts(tokenizer, sids, 1), trie, 41, 41)
