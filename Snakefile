@@ -11,6 +11,6 @@ include: "rules/data.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(config),
-    default_target: True
