@@ -61,9 +61,37 @@ def data_targets(config):
     ]
 
 
+def sid_methods(config):
+    return list(config["sid"]["methods"])
+
+
+def rl_enabled(config):
+    return bool(config["rl"]["enabled"])
+
+
 def all_targets(config):
-    """Everything `rule all` asks for."""
-    return data_targets(config)
+    """Everything `rule all` asks for: per dataset the data stage, SIDs (with the
+    MiniOneRec export), SFT (and RL) models, the metrics table and the run-time plot
+    (which pull in the baselines and every evaluation)."""
+    targets = data_targets(config)
+    for ds in datasets(config):
+        for m in sid_methods(config):
+            targets += [
+                f"results/{ds}/sid/{m}/sids.parquet",
+                f"results/{ds}/sid/{m}/sid_stats.json",
+                f"results/{ds}/sid/{m}/code_usage.png",
+                f"results/{ds}/sid/{m}/minionerec",
+                f"results/{ds}/sft/{m}/loss.png",
+            ]
+            if rl_enabled(config):
+                targets.append(f"results/{ds}/rl/{m}/rl_log.json")
+        targets += [
+            f"results/{ds}/metrics.csv",
+            f"results/{ds}/metrics.png",
+            f"results/{ds}/metrics.html",
+            f"results/{ds}/runtimes.png",
+        ]
+    return targets
 
 
 if "workflow" in globals():  # included by the Snakefile (not when imported by pytest)

@@ -1,0 +1,70 @@
+# Summary table over every model (baselines + generative stages) and the plots
+# shown by `snakemake --report report.html`.
+from genrec.report.targets import metrics_files
+
+
+def summary_metrics_inputs(wildcards):
+    """metrics.json of the enabled baselines and of eval/{method}/{stage} for every
+    configured SID method (sid.methods) and stage (sft; rl unless rl.enabled is false).
+    """
+    return metrics_files(config, wildcards.dataset)
+
+
+rule summarize_metrics:
+    input:
+        metrics=summary_metrics_inputs,
+    output:
+        csv="results/{dataset}/metrics.csv",
+        png=report(
+            "results/{dataset}/metrics.png",
+            caption="../report/metrics_plot.rst",
+            category="Metrics",
+            labels={"dataset": "{dataset}", "figure": "HR@K and NDCG@K curves"},
+        ),
+        html=report(
+            "results/{dataset}/metrics.html",
+            caption="../report/metrics_table.rst",
+            category="Metrics",
+            labels={"dataset": "{dataset}", "figure": "metrics table"},
+        ),
+    log:
+        "results/{dataset}/logs/report/summarize_metrics.log",
+    benchmark:
+        "results/{dataset}/benchmarks/report/summarize_metrics.tsv"
+    wildcard_constraints:
+        dataset=name_regex(datasets(config)),
+    conda:
+        "../envs/data.yaml"
+    params:
+        ks=lambda wc: config.get("eval", {}).get("ks", [1, 3, 5, 10, 20]),
+        report=lambda wc: canonical(config["report"]),
+    script:
+        "../workflow/scripts/report_summary.py"
+
+
+# Runs after the summary (so after every evaluation and training job) and reads
+# whatever benchmark TSVs exist under results/{dataset}/benchmarks/ at that time.
+rule plot_runtimes:
+    input:
+        "results/{dataset}/metrics.csv",
+    output:
+        png=report(
+            "results/{dataset}/runtimes.png",
+            caption="../report/runtimes.rst",
+            category="Run times",
+            labels={"dataset": "{dataset}", "figure": "run time per job"},
+        ),
+        csv="results/{dataset}/runtimes.csv",
+    log:
+        "results/{dataset}/logs/report/plot_runtimes.log",
+    benchmark:
+        "results/{dataset}/benchmarks/report/plot_runtimes.tsv"
+    wildcard_constraints:
+        dataset=name_regex(datasets(config)),
+    conda:
+        "../envs/data.yaml"
+    params:
+        bench_dir=lambda wc: f"results/{wc.dataset}/benchmarks",
+        dpi=lambda wc: config["report"]["dpi"],
+    script:
+        "../workflow/scripts/report_runtimes.py"

@@ -1,0 +1,61 @@
+# RL stage: GRPO (trl) from the SFT model with trie-constrained rollouts.
+# Checkpoints go to checkpoints/{dataset}/rl/{method}/ (undeclared: a rerun resumes).
+
+
+def rl_reward_inputs(wildcards):
+    """Embeddings / SASRec files, only for the rewards that have a weight > 0."""
+    weights = config["rl"]["rewards"]
+    out = {}
+    if weights["semantic"]:
+        out["embeddings"] = f"results/{wildcards.dataset}/embed/embeddings.npy"
+    if weights["cf"]:
+        out["sasrec_model"] = f"results/{wildcards.dataset}/baselines/sasrec/model.pt"
+        out["sasrec_config"] = (
+            f"results/{wildcards.dataset}/baselines/sasrec/sasrec_config.json"
+        )
+    return out
+
+
+rule train_rl:
+    input:
+        unpack(rl_reward_inputs),
+        sft_model="results/{dataset}/sft/{method}/model",
+        train="results/{dataset}/data/train.parquet",
+        items_table="results/{dataset}/data/items.parquet",
+        sids="results/{dataset}/sid/{method}/sids.parquet",
+    output:
+        model=directory("results/{dataset}/rl/{method}/model"),
+        log_json="results/{dataset}/rl/{method}/rl_log.json",
+        curves=report(
+            "results/{dataset}/rl/{method}/rl_curves.png",
+            caption="../report/rl_curves.rst",
+            category="Training",
+            subcategory="RL",
+            labels={"dataset": "{dataset}", "SID method": "{method}"},
+        ),
+    log:
+        "results/{dataset}/logs/rl/train_rl.{method}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/rl/train_rl.{method}.tsv"
+    wildcard_constraints:
+        dataset="[^/]+",
+        method="[^/]+",
+    conda:
+        "../envs/torch.yaml"
+    container:
+        config["containers"]["gpu"]
+    threads: 2
+    resources:
+        gpu=lambda wc: config["resources"]["gpu"]["rl"],
+    params:
+        rl=lambda wc: {
+            **config["rl"],
+            "seed": (
+                config["seed"]
+                if config["rl"]["seed"] is None
+                else config["rl"]["seed"]
+            ),
+        },
+        checkpoint_dir="checkpoints/{dataset}/rl/{method}",
+    script:
+        "../workflow/scripts/rl_train.py"

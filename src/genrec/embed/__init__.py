@@ -1,0 +1,1 @@
+"""Item text embeddings with a local Hugging Face / sentence-transformers encoder."""

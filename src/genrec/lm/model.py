@@ -1,0 +1,161 @@
+"""Causal LMs over SID tokens: scratch Qwen2 or a local pretrained checkpoint.
+
+``lm.base_model`` is either ``scratch`` (a Qwen2 config from ``lm.scratch`` and a
+byte-level BPE tokenizer trained here on the item texts and prompts) or the path
+of a local Hugging Face checkpoint directory (e.g. Qwen2.5-0.5B-Instruct). Either
+way every SID code token is added to the tokenizer and the embeddings grow to
+cover it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from genrec.lm.tokenizer import add_sid_tokens, train_scratch_tokenizer
+
+log = logging.getLogger(__name__)
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def resolve_dtype(dtype: str, device: str = "cpu"):
+    """``torch.dtype`` for ``dtype``; ``auto`` = bfloat16 on a bf16-capable GPU, else float32."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; expected one of {DTYPES}")
+    if dtype == "auto":
+        if (
+            str(device).startswith("cuda")
+            and torch.cuda.is_available()
+            and torch.cuda.is_bf16_supported()
+        ):
+            return torch.bfloat16
+        return torch.float32
+    return getattr(torch, dtype)
+
+
+def load_model_and_tokenizer(path: str | Path, device: str = "cpu", dtype: str = "auto"):
+    """Load a ``save_pretrained`` model directory (SFT/RL output) for inference.
+
+    Public helper for evaluation and RL. Returns ``(model, tokenizer)``: the
+    model in eval mode on ``device`` with weights in ``dtype`` (``auto``:
+    bfloat16 on a bf16-capable GPU, else float32), and the tokenizer with
+    left padding (batched generation).
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path}: not a model directory (no config.json)")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(dtype, device))
+    model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def _scratch_model(scratch: dict, tokenizer, seed: int):
+    from transformers import Qwen2Config, Qwen2ForCausalLM, set_seed
+
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=scratch["hidden_size"],
+        num_hidden_layers=scratch["num_hidden_layers"],
+        num_attention_heads=scratch["num_attention_heads"],
+        num_key_value_heads=scratch["num_key_value_heads"],
+        intermediate_size=scratch["intermediate_size"],
+        max_position_embeddings=scratch["max_position_embeddings"],
+        tie_word_embeddings=scratch["tie_word_embeddings"],
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+    )
+    set_seed(seed)
+    model = Qwen2ForCausalLM(config)
+    log.info(
+        "scratch Qwen2: %.2fM parameters, vocabulary %d",
+        sum(p.numel() for p in model.parameters()) / 1e6,
+        len(tokenizer),
+    )
+    return model
+
+
+def build_model_and_tokenizer(
+    lm: dict, sids: pd.DataFrame, corpus: Iterable[str] | None = None, seed: int = 0
+):
+    """The model to fine-tune and its tokenizer, with SID tokens added.
+
+    ``lm`` is the config's ``lm`` section. For ``base_model: scratch`` the
+    tokenizer is trained on ``corpus`` (item texts and prompts, without SID
+    tokens) and a Qwen2 model is initialised with ``seed``; otherwise model and
+    tokenizer are loaded from the ``base_model`` directory (float32 weights) and
+    the embeddings are resized to the new vocabulary (new rows: mean of the
+    old ones). Returns ``(model, tokenizer, sid_ids)`` where ``sid_ids`` are the
+    token ids of all SID code tokens.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = lm["base_model"]
+    if base == "scratch":
+        if corpus is None:
+            raise ValueError("lm.base_model 'scratch' needs a text corpus to train the tokenizer")
+        tokenizer = train_scratch_tokenizer(corpus, lm["scratch"]["tokenizer_vocab_size"])
+        sid_ids = add_sid_tokens(tokenizer, sids)
+        model = _scratch_model(lm["scratch"], tokenizer, seed)
+    else:
+        path = Path(base)
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(
+                f"lm.base_model: {base!r} is neither 'scratch' nor a local checkpoint "
+                "directory with a config.json"
+            )
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype="float32")
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        sid_ids = add_sid_tokens(tokenizer, sids)
+        rows = model.get_input_embeddings().weight.shape[0]
+        if len(tokenizer) > rows:
+            model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
+        log.info(
+            "loaded %s; vocabulary %d, embedding rows %d",
+            path,
+            len(tokenizer),
+            max(rows, len(tokenizer)),
+        )
+        model.config.pad_token_id = tokenizer.pad_token_id
+    tokenizer.padding_side = "left"
+    return model, tokenizer, sid_ids
+
+
+def freeze_llm(model, trainable_ids: Sequence[int]) -> list[str]:
+    """Train only the rows of ``trainable_ids`` (the SID tokens) of the embeddings.
+
+    Every other parameter stops requiring gradients; the input embedding and
+    the output layer keep theirs, but a gradient hook zeroes every row outside
+    ``trainable_ids``. With zero gradients and no weight decay (the trainer
+    turns it off) Adam leaves those rows bit-identical. Returns the names of
+    the parameters that still train.
+    """
+    import torch
+
+    emb = model.get_input_embeddings().weight
+    out = model.get_output_embeddings()
+    params = [emb] if out is None or out.weight is emb else [emb, out.weight]
+    keep = {id(p) for p in params}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in keep)
+    ids = torch.as_tensor(sorted(set(trainable_ids)), dtype=torch.long)
+    for p in params:
+        mask = torch.zeros(p.shape[0], 1, dtype=p.dtype, device=p.device)
+        mask[ids] = 1
+        p.register_hook(lambda grad, mask=mask: grad * mask.to(grad.device, grad.dtype))
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    log.info("freeze_llm: training %d embedding rows of %s", len(ids), names)
+    return names

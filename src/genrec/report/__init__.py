@@ -1,0 +1,1 @@
+"""Summary table, plots and run times for ``snakemake --report``."""

@@ -1,0 +1,143 @@
+"""The RL prompt mixture, built from the train split only.
+
+Three tasks (the ones whose answer is a SID, so every reward applies):
+
+- ``sid_next``: a train sample's history as SIDs -> its target's SID;
+- ``title_history_to_sid``: a train sample's history as titles -> its target's SID;
+- ``title_to_sid``: an item's title -> its SID, for items seen in the train split.
+
+Each row carries its own ``target`` (and ``history``) column taken from the
+sample itself; rewards read it from there. Nothing is looked up by prompt text
+(upstream MiniOneRec maps history text -> target, which leaks targets of other
+samples sharing a history), and valid/test files are never read, so no
+valid/test target can reach RL training.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from genrec import prompts
+
+log = logging.getLogger(__name__)
+
+RL_TASKS = ("sid_next", "title_to_sid", "title_history_to_sid")
+COLUMNS = ("prompt", "target", "history", "task", "user_id")
+
+
+def _read(path: str | Path, columns: list[str]) -> pd.DataFrame:
+    df = pd.read_parquet(path)
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing} (has {list(df.columns)})")
+    return df
+
+
+def _pick(n_available: int, size: int | None, rng: np.random.Generator, task: str) -> np.ndarray:
+    """Indices of ``size`` rows out of ``n_available`` (all when ``size`` is None), seeded."""
+    if size is None or size >= n_available:
+        if size is not None and size > n_available:
+            log.warning(
+                "rl.prompts.%s = %d but only %d available; using all", task, size, n_available
+            )
+        return rng.permutation(n_available)
+    return np.sort(rng.choice(n_available, size=size, replace=False))
+
+
+def build_rl_rows(
+    train: pd.DataFrame,
+    items: pd.DataFrame,
+    sids: pd.DataFrame,
+    sizes: Mapping[str, int | None],
+    seed: int,
+) -> pd.DataFrame:
+    """The prompt mixture as a DataFrame with columns :data:`COLUMNS`.
+
+    ``sizes`` maps each task in :data:`RL_TASKS` to a row count (0 skips it,
+    ``None`` takes every available row). Sampling is seeded by ``seed``.
+    """
+    unknown = set(sizes) - set(RL_TASKS)
+    if unknown:
+        raise ValueError(f"unknown RL prompt task(s) {sorted(unknown)}; known: {list(RL_TASKS)}")
+    sid_of = dict(zip(sids["item_id"].astype(int), sids["sid"], strict=True))
+    title_of = dict(zip(items["item_id"].astype(int), items["title"].astype(str), strict=True))
+    rng = np.random.default_rng(seed)
+
+    hist = [list(map(int, h)) for h in train["history"]]
+    tgt = train["target"].astype(int).tolist()
+    users = train["user_id"].astype(int).tolist()
+    needed = {i for h in hist for i in h} | set(tgt)
+    for name, table in (("sids", sid_of), ("items", title_of)):
+        lacking = sorted(needed - set(table))
+        if lacking:
+            raise ValueError(
+                f"{len(lacking)} train item(s) have no entry in {name}, e.g. {lacking[:5]}"
+            )
+
+    rows: list[dict] = []
+    for task in RL_TASKS:
+        size = sizes.get(task, 0)
+        if size == 0:
+            continue
+        if task == "title_to_sid":
+            seen = sorted(needed)
+            for k in _pick(len(seen), size, rng, task):
+                item = seen[k]
+                rows.append(
+                    {
+                        "prompt": prompts.title_to_sid(title_of[item]),
+                        "target": item,
+                        "history": [],
+                        "task": task,
+                        "user_id": -1,
+                    }
+                )
+            continue
+        for k in _pick(len(tgt), size, rng, task):
+            h = hist[k]
+            if task == "sid_next":
+                text = prompts.sid_next([sid_of[i] for i in h])
+            else:
+                text = prompts.title_history_to_sid([title_of[i] for i in h])
+            rows.append(
+                {"prompt": text, "target": tgt[k], "history": h, "task": task, "user_id": users[k]}
+            )
+    if not rows:
+        raise ValueError("the RL prompt mixture is empty: give rl.prompts at least one size > 0")
+    df = pd.DataFrame(rows, columns=list(COLUMNS))
+    df["target"] = df["target"].astype("int64")
+    df["user_id"] = df["user_id"].astype("int64")
+    return df
+
+
+def build_rl_dataset(
+    train_parquet: str | Path,
+    items_parquet: str | Path,
+    sids_parquet: str | Path,
+    sizes: Mapping[str, int | None],
+    seed: int,
+):
+    """Read the train split, items and SIDs; return the mixture as a ``datasets.Dataset``."""
+    from datasets import Dataset, Features, List, Value
+
+    train = _read(train_parquet, ["user_id", "history", "target"])
+    items = _read(items_parquet, ["item_id", "title"])
+    sids = _read(sids_parquet, ["item_id", "sid"])
+    df = build_rl_rows(train, items, sids, sizes, seed)
+    counts = df["task"].value_counts().to_dict()
+    log.info("RL prompts from %s: %d rows %s", train_parquet, len(df), counts)
+    features = Features(
+        {
+            "prompt": Value("string"),
+            "target": Value("int64"),
+            "history": List(Value("int64")),
+            "task": Value("string"),
+            "user_id": Value("int64"),
+        }
+    )
+    return Dataset.from_pandas(df, features=features, preserve_index=False)

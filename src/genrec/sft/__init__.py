@@ -1,0 +1,1 @@
+"""Supervised fine-tuning: the task mixture (:mod:`.dataset`) and training (:mod:`.train`)."""

@@ -1,0 +1,420 @@
+"""Supervised fine-tuning of the SID language model with ``transformers.Trainer``.
+
+Entry point: :func:`train_sft`. With ``num_gpus > 1`` it prepares the initial
+model once, then re-runs this module under ``accelerate launch`` (one DDP rank
+per GPU: ``python -m genrec.sft.train --args <json>``).
+
+Trainer checkpoints live in ``checkpoint_dir`` (a path no rule declares): a
+killed job that Snakemake reruns resumes from the last checkpoint. The
+directory carries a fingerprint of the config and inputs; a run with a
+different config starts afresh. The best model (lowest validation loss) and
+its tokenizer go to ``model_dir``; loss curves to ``loss_json``/``loss_png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import inspect
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from genrec.io import atomic_path, write_json
+from genrec.lm import build_model_and_tokenizer, encode_example, freeze_llm, strip_sid_tokens
+from genrec.sft.plot import plot_loss
+
+log = logging.getLogger(__name__)
+
+INIT_DIR = "init"
+FINGERPRINT = "genrec_fingerprint.json"
+
+
+def _hash_path(h, path: Path) -> None:
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                h.update(chunk)
+
+
+def fingerprint(
+    datasets_dir: str | Path, sids_parquet: str | Path, lm: dict, sft: dict, seed: int
+) -> str:
+    """Hash of everything that determines the training run (inputs' bytes and config)."""
+    h = hashlib.sha256()
+    cfg = {k: v for k, v in sft.items() if k != "keep_checkpoints"}
+    h.update(json.dumps({"lm": lm, "sft": cfg, "seed": seed}, sort_keys=True).encode())
+    _hash_path(h, Path(datasets_dir))
+    _hash_path(h, Path(sids_parquet))
+    return h.hexdigest()
+
+
+def _use_bf16(setting, use_gpu: bool) -> bool:
+    import torch
+
+    gpu = use_gpu and torch.cuda.is_available()
+    if setting == "auto":
+        return gpu and torch.cuda.is_bf16_supported()
+    if setting and not gpu:
+        raise ValueError("sft.bf16 is true but the job runs without a CUDA GPU")
+    return bool(setting)
+
+
+def prepare_checkpoint_dir(
+    datasets_dir: str | Path,
+    sids_parquet: str | Path,
+    checkpoint_dir: str | Path,
+    lm: dict,
+    sft: dict,
+    seed: int,
+) -> Path:
+    """Make ``checkpoint_dir`` hold the initial model for this config; return its ``init`` dir.
+
+    Reuses the directory (and so its Trainer checkpoints) when the fingerprint
+    matches, otherwise wipes it and builds the initial model and tokenizer
+    (:func:`genrec.lm.build_model_and_tokenizer`) into ``init/``.
+    """
+    from datasets import load_from_disk
+
+    ckpt = Path(checkpoint_dir)
+    fp = fingerprint(datasets_dir, sids_parquet, lm, sft, seed)
+    fp_file = ckpt / FINGERPRINT
+    init = ckpt / INIT_DIR
+    if (
+        fp_file.is_file()
+        and json.loads(fp_file.read_text()).get("fingerprint") == fp
+        and init.is_dir()
+    ):
+        log.info("reusing %s (same config and inputs)", ckpt)
+        return init
+    if ckpt.exists():
+        log.info("config or inputs changed: clearing %s", ckpt)
+        shutil.rmtree(ckpt)
+    ckpt.mkdir(parents=True)
+    sids = pd.read_parquet(sids_parquet)
+    train = load_from_disk(str(datasets_dir))["train"]
+    corpus = (
+        strip_sid_tokens(f"{p}{r}") for p, r in zip(train["prompt"], train["response"], strict=True)
+    )
+    model, tokenizer, sid_ids = build_model_and_tokenizer(lm, sids, corpus, seed)
+    with atomic_path(init, directory=True) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        write_json({"sid_token_ids": [int(i) for i in sid_ids]}, tmp / "genrec_sid_tokens.json")
+    write_json({"fingerprint": fp}, fp_file)
+    return init
+
+
+def tokenize_datasets(dd, tokenizer, cutoff_len: int):
+    """Token ids and labels (loss on the response only) for every split of ``dd``."""
+
+    def encode(batch):
+        out = {"input_ids": [], "attention_mask": [], "labels": [], "length": []}
+        for prompt, response in zip(batch["prompt"], batch["response"], strict=True):
+            ex = encode_example(tokenizer, prompt, response, cutoff_len)
+            if ex is not None:
+                for k in ("input_ids", "attention_mask", "labels"):
+                    out[k].append(ex[k])
+                out["length"].append(len(ex["input_ids"]))
+        return out
+
+    result = {}
+    for split, ds in dd.items():
+        enc = ds.map(encode, batched=True, remove_columns=ds.column_names, keep_in_memory=True)
+        if len(enc) < len(ds):
+            log.warning(
+                "%s: dropped %d examples whose response exceeds cutoff_len",
+                split,
+                len(ds) - len(enc),
+            )
+        if len(enc) == 0:
+            raise ValueError(
+                f"SFT {split} set is empty after tokenisation (cutoff_len {cutoff_len})"
+            )
+        lengths = enc["length"]
+        log.info(
+            "%s: %d examples, tokens mean %.1f max %d",
+            split,
+            len(enc),
+            sum(lengths) / len(lengths),
+            max(lengths),
+        )
+        result[split] = enc
+    return result
+
+
+def _loss_curves(log_history: list[dict]) -> dict:
+    train = [
+        {
+            "step": e["step"],
+            "epoch": e.get("epoch"),
+            "loss": e["loss"],
+            "learning_rate": e.get("learning_rate"),
+        }
+        for e in log_history
+        if "loss" in e and "step" in e
+    ]
+    valid = [
+        {"step": e["step"], "epoch": e.get("epoch"), "loss": e["eval_loss"]}
+        for e in log_history
+        if "eval_loss" in e
+    ]
+    return {"train": train, "valid": valid}
+
+
+def _training_args(
+    sft: dict, checkpoint_dir: Path, seed: int, world_size: int, freeze: bool, use_gpu: bool
+):
+    import torch
+    from transformers import TrainingArguments
+
+    per_device = sft["per_device_batch_size"]
+    if sft["global_batch_size"] % (per_device * world_size):
+        raise ValueError(
+            f"sft.global_batch_size {sft['global_batch_size']} is not a multiple of "
+            f"per_device_batch_size {per_device} x {world_size} process(es)"
+        )
+    accum = sft["global_batch_size"] // (per_device * world_size)
+    steps = sft["eval_steps"]
+    strategy = "epoch" if steps is None else "steps"
+    gpu = use_gpu and torch.cuda.is_available()
+    # batches of similar lengths waste little compute on padding (seeded, like random order)
+    params = inspect.signature(TrainingArguments.__init__).parameters
+    if "train_sampling_strategy" in params:  # newer transformers
+        grouping = {"train_sampling_strategy": "group_by_length"}
+    elif "group_by_length" in params:
+        grouping = {"group_by_length": True}
+    else:
+        grouping = {}
+    return TrainingArguments(
+        **grouping,
+        length_column_name="length",
+        output_dir=str(checkpoint_dir),
+        num_train_epochs=sft["epochs"],
+        max_steps=sft["max_steps"] if sft["max_steps"] is not None else -1,
+        learning_rate=sft["learning_rate"],
+        lr_scheduler_type=sft["scheduler"],
+        warmup_steps=sft["warmup_ratio"],  # a float < 1 is a fraction of the total steps
+        weight_decay=0.0 if freeze else sft["weight_decay"],
+        max_grad_norm=sft["max_grad_norm"],
+        per_device_train_batch_size=per_device,
+        per_device_eval_batch_size=sft["per_device_eval_batch_size"],
+        gradient_accumulation_steps=accum,
+        eval_strategy=strategy,
+        save_strategy=strategy,
+        eval_steps=steps,
+        save_steps=steps,
+        eval_on_start=True,
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        prediction_loss_only=True,
+        logging_strategy="steps",
+        logging_steps=sft["logging_steps"],
+        logging_first_step=True,
+        bf16=_use_bf16(sft["bf16"], gpu),
+        use_cpu=not gpu,
+        seed=seed,
+        data_seed=seed,
+        dataloader_num_workers=0,
+        report_to="none",
+        ddp_find_unused_parameters=False if world_size > 1 else None,
+    )
+
+
+def _train_in_process(
+    datasets_dir: Path,
+    sids_parquet: Path,
+    model_dir: Path,
+    loss_json: Path,
+    loss_png: Path,
+    checkpoint_dir: Path,
+    lm: dict,
+    sft: dict,
+    seed: int,
+    use_gpu: bool = False,
+    callbacks: Sequence = (),
+) -> dict:
+    from datasets import load_from_disk
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        DataCollatorForSeq2Seq,
+        EarlyStoppingCallback,
+        Trainer,
+        TrainerState,
+        set_seed,
+    )
+    from transformers.trainer_utils import get_last_checkpoint
+
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        init = prepare_checkpoint_dir(datasets_dir, sids_parquet, checkpoint_dir, lm, sft, seed)
+    else:  # the launching process prepared it
+        init = checkpoint_dir / INIT_DIR
+        if not init.is_dir():
+            raise FileNotFoundError(f"{init}: initial model missing (launch through train_sft)")
+    set_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(init)
+    tokenizer.padding_side = "right"
+    model = AutoModelForCausalLM.from_pretrained(init, dtype="float32")
+    if lm["freeze_llm"]:
+        sid_ids = json.loads((init / "genrec_sid_tokens.json").read_text())["sid_token_ids"]
+        freeze_llm(model, sid_ids)
+    dd = load_from_disk(str(datasets_dir), keep_in_memory=True)
+    data = tokenize_datasets(
+        {"train": dd["train"], "valid": dd["valid"]}, tokenizer, sft["cutoff_len"]
+    )
+
+    args = _training_args(sft, checkpoint_dir, seed, world_size, lm["freeze_llm"], use_gpu)
+    cbs = list(callbacks)
+    if sft["early_stopping_patience"]:
+        cbs.append(EarlyStoppingCallback(early_stopping_patience=sft["early_stopping_patience"]))
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=data["train"],
+        eval_dataset=data["valid"],
+        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
+        processing_class=tokenizer,
+        callbacks=cbs,
+    )
+    last = get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
+    resumed_from = 0
+    if last is not None:
+        resumed_from = TrainerState.load_from_json(
+            os.path.join(last, "trainer_state.json")
+        ).global_step
+        log.info("resuming from %s (step %d)", last, resumed_from)
+    start = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=last)
+    runtime = time.perf_counter() - start
+
+    state = trainer.state
+    curves = _loss_curves(state.log_history)
+    summary = {
+        "global_step": state.global_step,
+        "max_steps": state.max_steps,
+        "resumed_from_step": resumed_from,
+        "stopped_early": state.global_step < state.max_steps,
+        "best_eval_loss": state.best_metric,
+        "best_checkpoint": Path(state.best_model_checkpoint).name
+        if state.best_model_checkpoint
+        else None,
+        "train_loss": result.training_loss,
+        "train_runtime_s": round(runtime, 2),
+        "world_size": world_size,
+        "global_batch_size": sft["global_batch_size"],
+        "n_train": len(data["train"]),
+        "n_valid": len(data["valid"]),
+        "freeze_llm": lm["freeze_llm"],
+        **curves,
+    }
+    if trainer.is_world_process_zero():
+        tokenizer.padding_side = "left"  # generation (evaluation, RL) pads on the left
+        with atomic_path(model_dir, directory=True) as tmp:
+            trainer.model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+        write_json(summary, loss_json)
+        plot_loss(curves, loss_png)
+    trainer.accelerator.wait_for_everyone()
+    if trainer.is_world_process_zero() and not sft["keep_checkpoints"]:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    log.info(
+        "SFT done: %d steps (resumed from %d), best validation loss %s, %.1f s",
+        state.global_step,
+        resumed_from,
+        state.best_metric,
+        runtime,
+    )
+    return summary
+
+
+def train_sft(
+    datasets_dir: str | Path,
+    sids_parquet: str | Path,
+    model_dir: str | Path,
+    loss_json: str | Path,
+    loss_png: str | Path,
+    checkpoint_dir: str | Path,
+    lm: dict,
+    sft: dict,
+    seed: int,
+    num_gpus: int = 0,
+    callbacks: Sequence = (),
+) -> dict:
+    """Fine-tune the LM on the SFT datasets; write the model, ``loss.json`` and ``loss.png``.
+
+    ``datasets_dir`` is :func:`genrec.sft.dataset.build_sft_datasets`' output,
+    ``lm``/``sft`` the config sections, ``num_gpus`` the rule's GPU count (> 1:
+    one DDP rank per GPU through ``accelerate launch``). ``callbacks`` are
+    extra ``TrainerCallback`` objects (single-process runs only). Returns the
+    training summary that ``loss.json`` holds.
+    """
+    paths = {
+        "datasets_dir": Path(datasets_dir),
+        "sids_parquet": Path(sids_parquet),
+        "model_dir": Path(model_dir),
+        "loss_json": Path(loss_json),
+        "loss_png": Path(loss_png),
+        "checkpoint_dir": Path(checkpoint_dir),
+    }
+    if num_gpus > 1 and "LOCAL_RANK" not in os.environ:
+        from genrec.distributed import launch
+
+        if callbacks:
+            raise ValueError("callbacks cannot cross `accelerate launch`")
+        prepare_checkpoint_dir(
+            paths["datasets_dir"], paths["sids_parquet"], paths["checkpoint_dir"], lm, sft, seed
+        )
+        args_file = paths["checkpoint_dir"] / "launch_args.json"
+        write_json(
+            {**{k: str(v) for k, v in paths.items()}, "lm": lm, "sft": sft, "seed": seed}, args_file
+        )
+        mixed = "bf16" if _use_bf16(sft["bf16"], True) else "no"
+        launch("genrec.sft.train", ["--args", str(args_file)], num_gpus, mixed_precision=mixed)
+        return json.loads(paths["loss_json"].read_text())
+    return _train_in_process(
+        **paths, lm=lm, sft=sft, seed=seed, use_gpu=num_gpus > 0, callbacks=callbacks
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """One rank under ``accelerate launch``: ``python -m genrec.sft.train --args file.json``."""
+    from genrec.logging import setup_logging
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--args", required=True, help="JSON file with train_sft's arguments")
+    ns = parser.parse_args(argv)
+    setup_logging(None)
+    kwargs = json.loads(Path(ns.args).read_text())
+    _train_in_process(
+        **{
+            k: Path(kwargs[k])
+            for k in (
+                "datasets_dir",
+                "sids_parquet",
+                "model_dir",
+                "loss_json",
+                "loss_png",
+                "checkpoint_dir",
+            )
+        },
+        lm=kwargs["lm"],
+        sft=kwargs["sft"],
+        seed=kwargs["seed"],
+        use_gpu=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Semantic IDs: residual quantisers, collision resolution, token format, MiniOneRec interop."""

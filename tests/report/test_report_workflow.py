@@ -1,0 +1,82 @@
+"""Data + baselines + summary through Snakemake, then `snakemake --report`."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+
+TARGETS = ["results/demo/metrics.csv", "results/demo/runtimes.png"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, repo_root):
+    """A wrapper Snakefile including the repo's data, baselines and report rules."""
+    d = tmp_path_factory.mktemp("wf_report")
+    (d / "config").mkdir()
+    shutil.copy(repo_root / "config" / "schema.yaml", d / "config" / "schema.yaml")
+    includes = "\n".join(
+        f'include: "{repo_root / "rules" / f"{name}.smk"}"'
+        for name in ("common", "data", "baselines", "report")
+    )
+    (d / "Snakefile").write_text(
+        f'configfile: "config/config.yaml"\n\nreport: "{repo_root / "report" / "workflow.rst"}"\n\n'
+        f"{includes}\n"
+    )
+    cfg = yaml.safe_load((repo_root / "config" / "config.yaml").read_text())
+    cfg["datasets"] = {
+        "demo": {
+            "synthetic": {**cfg["datasets"]["demo"]["synthetic"], "n_users": 200, "n_items": 80}
+        }
+    }
+    cfg["baselines"]["sasrec"].update(hidden_size=16, num_blocks=1, max_epochs=2)
+    cfg["sid"]["methods"] = ["rqkmeans"]
+    cfg["rl"] = {**cfg.get("rl", {}), "enabled": False}
+    (d / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    # The generative stages are not part of this workflow: their evaluation result is an
+    # input file here, so the summary must pick it up next to the baselines.
+    sft = d / "results/demo/eval/rqkmeans/sft/metrics.json"
+    sft.parent.mkdir(parents=True)
+    sft.write_text(
+        json.dumps(
+            {"model": "sft", "sid_method": "rqkmeans", "n": 10, "invalid": 1}
+            | {f"{m}@{k}": 0.1 for m in ("HR", "NDCG") for k in cfg["eval"]["ks"]}
+        )
+    )
+    return d
+
+
+def smk(workdir, *args):
+    cmd = [sys.executable, "-m", "snakemake", "-d", str(workdir), "--cores", "2", *args]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return res.stdout + res.stderr
+
+
+@pytest.mark.slow
+def test_baselines_summary_and_report(workdir):
+    smk(workdir, *TARGETS)
+    table = pd.read_csv(workdir / "results/demo/metrics.csv")
+    assert table["label"].tolist() == ["popularity", "sasrec", "sft (rqkmeans)"]
+    ks = yaml.safe_load((workdir / "config/config.yaml").read_text())["eval"]["ks"]
+    assert all(f"{m}@{k}" in table.columns for m in ("HR", "NDCG") for k in ks)
+    assert table[[c for c in table.columns if "@" in c]].notna().all().all()
+    base = workdir / "results/demo/baselines"
+    for name in ("model.pt", "sasrec_config.json", "training_curve.json", "predictions.parquet"):
+        assert (base / "sasrec" / name).exists(), name
+    assert (base / "popularity/predictions.parquet").exists()
+    assert (workdir / "results/demo/logs/baselines/baseline_sasrec.log").read_text()
+    runtimes = pd.read_csv(workdir / "results/demo/runtimes.csv")
+    assert {"data/prepare_data", "baselines/baseline_sasrec", "report/summarize_metrics"} <= set(
+        runtimes["job"]
+    )
+    assert "Nothing to be done" in smk(workdir, "-n", *TARGETS)
+
+    smk(workdir, "--report", "report.html", *TARGETS)
+    html = (workdir / "report.html").read_text()
+    assert len(html) > 10_000
+    for text in ("metrics.html", "metrics.png", "runtimes.png", "training_curve.png"):
+        assert text in html, text

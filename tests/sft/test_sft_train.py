@@ -1,0 +1,203 @@
+"""SFT training on CPU (genrec.sft.train) with the LM helpers (genrec.lm)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from sft_helpers import make_tables, tiny_params
+from transformers import TrainerCallback
+
+from genrec import prompts
+from genrec.lm import (
+    encode_prompt,
+    load_model_and_tokenizer,
+    sid_token_ids,
+    train_scratch_tokenizer,
+)
+from genrec.sft.train import main, train_sft
+
+
+def _run(paths, out, lm, sft, **kw):
+    return train_sft(
+        paths["datasets"],
+        paths["sids"],
+        out / "model",
+        out / "loss.json",
+        out / "loss.png",
+        out / "ckpt",
+        lm,
+        sft,
+        seed=0,
+        **kw,
+    )
+
+
+def _weights(model_dir):
+    return load_file(str(model_dir / "model.safetensors"))
+
+
+def test_loss_goes_down_and_model_reloads_and_generates(sft_inputs, tmp_path):
+    lm, sft = tiny_params()
+    summary = _run(sft_inputs, tmp_path, lm, sft)
+    saved = json.loads((tmp_path / "loss.json").read_text())
+    assert saved["global_step"] == 20 and saved["resumed_from_step"] == 0
+    valid = [e["loss"] for e in saved["valid"]]
+    assert valid[0] == saved["valid"][0]["loss"] and saved["valid"][0]["step"] == 0
+    assert min(valid) < valid[0] - 0.5  # validation loss of the untrained model vs best
+    assert saved["train"][-1]["loss"] < saved["train"][0]["loss"] - 0.5
+    assert summary["best_eval_loss"] == pytest.approx(min(valid))
+    assert (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (tmp_path / "ckpt").exists()  # removed after success (keep_checkpoints: false)
+
+    model, tok = load_model_and_tokenizer(tmp_path / "model")
+    sids = make_tables()["sids"]
+    per_item = sid_token_ids(tok, sids)  # every SID code is a token of the saved model
+    assert model.get_input_embeddings().weight.shape[0] >= len(tok)
+    ids = torch.tensor([encode_prompt(tok, prompts.sid_next(sids.sid.tolist()[:3]))])
+    out = model.generate(
+        ids, attention_mask=torch.ones_like(ids), max_new_tokens=4, do_sample=False
+    )
+    assert out.shape[1] > ids.shape[1]
+    assert len(per_item) == len(sids)
+
+
+class _Crash(TrainerCallback):
+    """Simulates a killed job: raises once the checkpoint at ``step`` is written."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_save(self, args, state, control, **kw):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt(f"killed after checkpoint {self.step}")
+
+
+class _StartStep(TrainerCallback):
+    def __init__(self):
+        self.steps = []
+
+    def on_train_begin(self, args, state, control, **kw):
+        self.steps.append(state.global_step)
+
+
+def test_killed_run_resumes_from_last_checkpoint(sft_inputs, tmp_path):
+    lm, sft = tiny_params()
+    with pytest.raises(KeyboardInterrupt):
+        _run(sft_inputs, tmp_path / "a", lm, sft, callbacks=[_Crash(10)])
+    assert (tmp_path / "a" / "ckpt" / "checkpoint-10").is_dir()
+    assert not (tmp_path / "a" / "model").exists()
+    start = _StartStep()
+    summary = _run(sft_inputs, tmp_path / "a", lm, sft, callbacks=[start])
+    assert start.steps == [10]
+    assert summary["resumed_from_step"] == 10 and summary["global_step"] == 20
+    # training steps 1..10 come from the first run's state, 11..20 from the rerun
+    assert [e["step"] for e in summary["train"]] == [1, *range(2, 21, 2)]
+
+    # a changed config starts afresh instead of resuming
+    with pytest.raises(KeyboardInterrupt):
+        _run(sft_inputs, tmp_path / "b", lm, sft, callbacks=[_Crash(10)])
+    lm2 = {**lm, "scratch": {**lm["scratch"], "intermediate_size": 48}}
+    start = _StartStep()
+    summary = _run(sft_inputs, tmp_path / "b", lm2, sft, callbacks=[start])
+    assert start.steps == [0] and summary["resumed_from_step"] == 0
+
+
+def test_same_seed_same_model(sft_inputs, tmp_path):
+    lm, sft = tiny_params(max_steps=6, eval_steps=3)
+    _run(sft_inputs, tmp_path / "a", lm, sft)
+    _run(sft_inputs, tmp_path / "b", lm, sft)
+    a, b = _weights(tmp_path / "a" / "model"), _weights(tmp_path / "b" / "model")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_freeze_llm_trains_only_sid_rows(sft_inputs, tmp_path):
+    lm, sft = tiny_params(max_steps=6, eval_steps=3, keep_checkpoints=True)
+    lm = {**lm, "freeze_llm": True, "scratch": {**lm["scratch"], "tie_word_embeddings": False}}
+    _run(sft_inputs, tmp_path, lm, sft)
+    before = _weights(tmp_path / "ckpt" / "init")
+    after = _weights(tmp_path / "model")
+    sid_ids = json.loads((tmp_path / "ckpt" / "init" / "genrec_sid_tokens.json").read_text())[
+        "sid_token_ids"
+    ]
+    rows = torch.zeros(before["model.embed_tokens.weight"].shape[0], dtype=torch.bool)
+    rows[sid_ids] = True
+    for name in before:
+        if name in ("model.embed_tokens.weight", "lm_head.weight"):
+            assert torch.equal(before[name][~rows], after[name][~rows]), name
+            assert not torch.equal(before[name][rows], after[name][rows]), name
+        else:
+            assert torch.equal(before[name], after[name]), name
+
+
+def test_pretrained_checkpoint_directory(sft_inputs, tmp_path):
+    """lm.base_model pointing at a save_pretrained directory (stand-in for a HF download)."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    tok = train_scratch_tokenizer(["Steel bolt, 10 pack", "Nitrile glove"] * 10, vocab_size=300)
+    model = Qwen2ForCausalLM(
+        Qwen2Config(
+            vocab_size=len(tok),
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            intermediate_size=64,
+            tie_word_embeddings=False,
+        )
+    )
+    base = tmp_path / "base"
+    model.save_pretrained(base)
+    tok.save_pretrained(base)
+    lm, sft = tiny_params(max_steps=4, eval_steps=2)
+    lm = {**lm, "base_model": str(base), "freeze_llm": True}
+    _run(sft_inputs, tmp_path, lm, sft)
+    trained, trained_tok = load_model_and_tokenizer(tmp_path / "model")
+    sids = make_tables()["sids"]
+    assert trained_tok.convert_ids_to_tokens(list(range(len(tok)))) == tok.convert_ids_to_tokens(
+        list(range(len(tok)))
+    )
+    assert len(trained_tok) == len(tok) + sum(1 for _ in {t for ts in sids.tokens for t in ts})
+    emb = trained.get_input_embeddings().weight
+    assert emb.shape[0] == len(trained_tok)
+    assert torch.equal(emb[: len(tok)], model.get_input_embeddings().weight)  # frozen original rows
+
+
+def test_rank_entry_point_runs_in_process(sft_inputs, tmp_path):
+    """`python -m genrec.sft.train --args f` (what accelerate launch runs per rank)."""
+    lm, sft = tiny_params(max_steps=2, eval_steps=2)
+    args = {
+        "datasets_dir": str(sft_inputs["datasets"]),
+        "sids_parquet": str(sft_inputs["sids"]),
+        "model_dir": str(tmp_path / "model"),
+        "loss_json": str(tmp_path / "loss.json"),
+        "loss_png": str(tmp_path / "loss.png"),
+        "checkpoint_dir": str(tmp_path / "ckpt"),
+        "lm": lm,
+        "sft": sft,
+        "seed": 0,
+    }
+    (tmp_path / "args.json").write_text(json.dumps(args))
+    main(["--args", str(tmp_path / "args.json")])
+    assert json.loads((tmp_path / "loss.json").read_text())["global_step"] == 2
+    assert (tmp_path / "model" / "config.json").is_file()
+
+
+@pytest.mark.gpu
+def test_gpu_training_all_devices(sft_inputs, tmp_path):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    n = torch.cuda.device_count()
+    lm, sft = tiny_params(per_device_batch_size=4, global_batch_size=8)
+    summary = _run(sft_inputs, tmp_path, lm, sft, num_gpus=n)
+    assert summary["world_size"] == n
+    assert summary["global_step"] == 20
+    valid = [e["loss"] for e in summary["valid"]]
+    assert min(valid) < valid[0]
+    model, _ = load_model_and_tokenizer(tmp_path / "model", device="cuda")
+    assert next(model.parameters()).dtype == (
+        torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    )

@@ -1,0 +1,187 @@
+"""SID methods: uniqueness (also on adversarial input), determinism, RQ-VAE learning."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import homogeneity_score
+
+from genrec.sid.build import build_sids, load_codebooks
+from genrec.sid.rqvae import train_rqvae
+
+SIZES = [8, 8, 8]
+PARAMS = {
+    "codebook_sizes": SIZES,
+    "seed": 3,
+    "rqkmeans": {"niter": 10},
+    "rqkmeans_balanced": {"niter": 10, "backend": "greedy"},
+    "rqvae": {
+        "hidden_dims": [32],
+        "latent_dim": 8,
+        "epochs": 20,
+        "batch_size": 64,
+        "eval_every": 5,
+    },
+    "rqkmeans_plus": {"hidden_dims": [32], "epochs": 10, "batch_size": 64, "eval_every": 5},
+}
+
+
+def clustered(n=240, d=24, k=4, seed=0, noise=0.15):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(k, d)) * 3
+    labels = rng.integers(0, k, n)
+    x = centers[labels] + noise * rng.normal(size=(n, d))
+    return x.astype(np.float32), labels
+
+
+def write_items(path, n):
+    pd.DataFrame(
+        {
+            "item_id": np.arange(n, dtype=np.int64),
+            "source_id": [f"P{i}" for i in range(n)],
+            "title": [f"title {i}" for i in range(n)],
+            "description": [f"desc {i}" for i in range(n)],
+            "brand": ["b"] * n,
+            "categories": [["c"]] * n,
+        }
+    ).to_parquet(path)
+
+
+@pytest.fixture(scope="module")
+def adversarial(tmp_path_factory):
+    """Clustered embeddings where 60 items share one identical vector."""
+    root = tmp_path_factory.mktemp("adv")
+    x, _ = clustered()
+    x[:60] = x[0]
+    np.save(root / "emb.npy", x)
+    write_items(root / "items.parquet", len(x))
+    return root
+
+
+def run(root, method, out):
+    books = root / "rqkmeans_balanced" / "codebooks.npz" if method == "rqkmeans_plus" else None
+    return build_sids(
+        root / "emb.npy", root / "items.parquet", method, PARAMS, out, init_codebooks=books
+    )
+
+
+@pytest.mark.parametrize("method", ["rqkmeans", "rqkmeans_balanced", "rqvae", "rqkmeans_plus"])
+def test_every_method_gives_unique_sids_on_duplicate_embeddings(adversarial, method):
+    if method == "rqkmeans_plus" and not (adversarial / "rqkmeans_balanced").exists():
+        run(adversarial, "rqkmeans_balanced", adversarial / "rqkmeans_balanced")
+    out = adversarial / method
+    df = run(adversarial, method, out)
+    assert df["sid"].is_unique and len(df) == 240
+    stats = json.loads((out / "sid_stats.json").read_text())
+    assert stats["unique_sid_ratio"] == 1.0
+    # 60 identical vectors must collide before resolution: more than one code level can fix
+    assert stats["collision_rate_before"] >= 59 / 240
+    assert stats["n_extra_level"] > 0 and stats["max_sid_length"] == 4
+    # SIDs are prefix-free: no SID is the start of another one
+    sids = sorted(df["sid"])
+    assert not any(b.startswith(a) for a, b in zip(sids, sids[1:], strict=False))
+    # files the report and downstream stages read
+    saved = pd.read_parquet(out / "sids.parquet")
+    assert saved["sid"].tolist() == df["sid"].tolist()
+    assert all(s == "".join(t) for s, t in zip(saved["sid"], saved["tokens"], strict=True))
+    index = json.loads((out / "index.json").read_text())
+    assert index["5"] == list(saved.loc[5, "tokens"])
+    assert (out / "code_usage.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(load_codebooks(out / "codebooks.npz")) == 3
+    assert [lv["size"] for lv in stats["levels"][:3]] == SIZES
+    assert stats["reconstruction_mse"] >= 0
+
+
+def test_balanced_codes_fill_the_first_level_evenly(adversarial):
+    df = run(adversarial, "rqkmeans_balanced", adversarial / "bal2")
+    counts = np.bincount([c[0] for c in df["codes"]], minlength=8)
+    assert counts.max() - counts.min() <= 1
+
+
+def test_same_seed_same_sids(tmp_path):
+    x, _ = clustered(n=150, seed=5)
+    np.save(tmp_path / "emb.npy", x)
+    write_items(tmp_path / "items.parquet", len(x))
+    for method in ("rqkmeans", "rqkmeans_balanced", "rqvae"):
+        a = run(tmp_path, method, tmp_path / f"{method}_a")
+        b = run(tmp_path, method, tmp_path / f"{method}_b")
+        assert a["sid"].tolist() == b["sid"].tolist(), method
+    other = build_sids(
+        tmp_path / "emb.npy",
+        tmp_path / "items.parquet",
+        "rqvae",
+        {**PARAMS, "seed": 4},
+        tmp_path / "rqvae_c",
+    )
+    assert other["sid"].tolist() != a["sid"].tolist()
+
+
+def test_rqvae_loss_decreases_and_level1_recovers_clusters():
+    x, labels = clustered(n=400, d=32, k=4, seed=1)
+    params = {"hidden_dims": [64], "latent_dim": 8, "epochs": 40, "batch_size": 64}
+    res = train_rqvae(x, [8, 4, 4], {**params, "eval_every": 10}, seed=0)
+    hist = res["history"]
+    assert hist[-1] < 0.5 * hist[0]
+    # each level-1 code should hold (almost) one cluster; shuffled codes score ~0
+    chance = homogeneity_score(labels, np.random.default_rng(0).permutation(res["codes"][:, 0]))
+    assert chance < 0.1
+    assert homogeneity_score(labels, res["codes"][:, 0]) > 0.8
+    assert res["best"]["epoch"] > 0
+
+
+def test_rqkmeans_plus_starts_from_the_balanced_codebooks(adversarial):
+    """Zero-initialised residual MLPs: with no training the codes are the nearest codebook entries."""
+    x = np.load(adversarial / "emb.npy")
+    books = (
+        load_codebooks(adversarial / "rqkmeans_balanced" / "codebooks.npz")
+        if (adversarial / "rqkmeans_balanced" / "codebooks.npz").exists()
+        else None
+    )
+    if books is None:
+        run(adversarial, "rqkmeans_balanced", adversarial / "rqkmeans_balanced")
+        books = load_codebooks(adversarial / "rqkmeans_balanced" / "codebooks.npz")
+    res = train_rqvae(
+        x, SIZES, {"hidden_dims": [16], "epochs": 0}, seed=0, residual=True, init_codebooks=books
+    )
+    resid = x.copy()
+    for level, book in enumerate(books):
+        d = ((resid[:, None, :] - book[None]) ** 2).sum(-1)
+        np.testing.assert_array_equal(res["codes"][:, level], d.argmin(1))
+        resid = resid - book[d.argmin(1)]
+    with pytest.raises(ValueError, match="shape"):
+        train_rqvae(x, [4, 4, 4], {"epochs": 0}, seed=0, residual=True, init_codebooks=books)
+
+
+def test_bad_embeddings_name_the_items(tmp_path):
+    x, _ = clustered(n=50)
+    x[7, 3] = np.nan
+    np.save(tmp_path / "emb.npy", x)
+    write_items(tmp_path / "items.parquet", 50)
+    with pytest.raises(ValueError, match=r"item_id \[7\]"):
+        build_sids(
+            tmp_path / "emb.npy", tmp_path / "items.parquet", "rqkmeans", PARAMS, tmp_path / "o"
+        )
+    write_items(tmp_path / "items.parquet", 49)
+    with pytest.raises(ValueError, match="does not match 49 items"):
+        build_sids(
+            tmp_path / "emb.npy", tmp_path / "items.parquet", "rqkmeans", PARAMS, tmp_path / "o"
+        )
+
+
+def test_sinkhorn_last_level_spreads_items_over_codes():
+    import torch
+
+    from genrec.sid.rqvae import sinkhorn_codes
+
+    # every item is nearest to code 0; Sinkhorn still uses all codes about equally
+    dist = torch.tensor([[0.0, 1.0, 1.1, 1.2]] * 40) + 0.01 * torch.rand(40, 4)
+    codes = sinkhorn_codes(dist, epsilon=0.01, iters=100)
+    assert torch.bincount(codes, minlength=4).min() >= 8
+    x, _ = clustered(n=200, d=16, seed=2)
+    plain = train_rqvae(x, [4, 4, 4], {"hidden_dims": [16], "epochs": 3}, seed=0)
+    sk = train_rqvae(
+        x, [4, 4, 4], {"hidden_dims": [16], "epochs": 3, "sinkhorn_epsilon": 0.01}, seed=0
+    )
+    used = lambda r: len(set(r["codes"][:, 2].tolist()))  # noqa: E731
+    assert used(sk) >= used(plain) and used(sk) == 4

@@ -1,0 +1,117 @@
+import ast
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from genrec.sid.build import build_sids, sids_frame
+from genrec.sid.minionerec import CSV_COLUMNS, export_minionerec, read_index_json
+
+
+def items_frame(n):
+    return pd.DataFrame(
+        {
+            "item_id": np.arange(n, dtype=np.int64),
+            "source_id": [f"P{i}" for i in range(n)],
+            "title": [f"Item\t{i}" for i in range(n)],
+            "description": [f"about {i}" for i in range(n)],
+            "brand": ["b"] * n,
+            "categories": [["c"]] * n,
+        }
+    )
+
+
+def test_index_json_round_trips_through_the_importer(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 8)).astype(np.float32)
+    x[:10] = x[0]
+    np.save(tmp_path / "emb.npy", x)
+    items_frame(80).to_parquet(tmp_path / "items.parquet")
+    params = {"codebook_sizes": [4, 4], "seed": 0, "rqkmeans": {"niter": 5}}
+    orig = build_sids(
+        tmp_path / "emb.npy", tmp_path / "items.parquet", "rqkmeans", params, tmp_path / "rq"
+    )
+    assert orig["codes"].map(len).max() == 3  # has a disambiguation level
+    imported = build_sids(
+        None,
+        tmp_path / "items.parquet",
+        "import",
+        {**params, "import": {"index_json": str(tmp_path / "rq" / "index.json")}},
+        tmp_path / "imp",
+    )
+    assert imported["sid"].tolist() == orig["sid"].tolist()
+    stats = json.loads((tmp_path / "imp" / "sid_stats.json").read_text())
+    assert stats["collision_rate_before"] == 0.0 and stats["unique_sid_ratio"] == 1.0
+
+
+def test_import_accepts_source_ids_and_resolves_duplicates(tmp_path):
+    items = items_frame(3)
+    path = tmp_path / "x.index.json"
+    path.write_text(
+        json.dumps(
+            {
+                "P0": ["<a_1>", "<b_2>"],
+                "P1": ["<a_1>", "<b_2>"],
+                "P2": ["<a_0>", "<b_0>"],
+                "P9": ["<a_5>", "<b_5>"],
+            }
+        )
+    )
+    rows = read_index_json(path, items)
+    assert rows == [[1, 2], [1, 2], [0, 0]]
+    items.to_parquet(tmp_path / "items.parquet")
+    df = build_sids(
+        None,
+        tmp_path / "items.parquet",
+        "import",
+        {"codebook_sizes": [4], "seed": 0},
+        tmp_path / "o",
+        index_json=path,
+    )
+    assert df["sid"].tolist() == ["<a_1><b_2><c_0>", "<a_1><b_2><c_1>", "<a_0><b_0>"]
+
+
+def test_import_errors_name_the_problem(tmp_path):
+    items = items_frame(3)
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps({"0": ["<a_1>"], "1": ["<a_2>"]}))
+    with pytest.raises(ValueError, match=r"no SID for 1 item\(s\), item_id \[2\]"):
+        read_index_json(path, items)
+    path.write_text(json.dumps({"0": ["<a_1>"], "1": ["<a_2>"], "2": ["<b_2>"]}))
+    with pytest.raises(ValueError, match="entry '2'.*wrong level letter"):
+        read_index_json(path, items)
+
+
+def test_export_writes_minionerec_layout(tmp_path):
+    items = items_frame(4)
+    items.to_parquet(tmp_path / "items.parquet")
+    sids_frame([[0, 1], [1, 0], [2, 2], [3, 1, 0]]).to_parquet(tmp_path / "sids.parquet")
+    split = pd.DataFrame(
+        {
+            "user_id": [7, 8],
+            "history": [[0, 1], [2]],
+            "target": [3, 0],
+            "history_ts": [[1, 2], [3]],
+            "target_ts": [4, 5],
+        }
+    )
+    for name in ("train", "valid", "test"):
+        split.to_parquet(tmp_path / f"{name}.parquet")
+    out = tmp_path / "minionerec"
+    splits = {s: tmp_path / f"{s}.parquet" for s in ("train", "valid", "test")}
+    export_minionerec(tmp_path / "sids.parquet", tmp_path / "items.parquet", splits, out, "demo")
+    csv = pd.read_csv(out / "train" / "demo.csv")
+    assert list(csv.columns) == CSV_COLUMNS
+    row = csv.iloc[0]
+    # upstream reads history columns with eval()
+    assert ast.literal_eval(row["history_item_sid"]) == ["<a_0><b_1>", "<a_1><b_0>"]
+    assert ast.literal_eval(row["history_item_id"]) == [0, 1]
+    assert ast.literal_eval(row["history_item_title"]) == ["Item 0", "Item 1"]
+    assert row["item_sid"] == "<a_3><b_1><c_0>" and row["item_id"] == 3
+    info = (out / "info" / "demo.txt").read_text().splitlines()
+    assert info[3] == "<a_3><b_1><c_0>\tItem 3\t3"
+    index = json.loads((out / "index" / "demo.index.json").read_text())
+    assert index["3"] == ["<a_3>", "<b_1>", "<c_0>"]
+    item = json.loads((out / "index" / "demo.item.json").read_text())
+    assert item["2"] == {"title": "Item 2", "description": "about 2"}

@@ -1,0 +1,233 @@
+"""CPU runs of the RL stage on a tiny scratch model: rollouts, GRPO steps, resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from genrec import prompts
+
+N_ITEMS = 24
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """A tiny 'SFT model' (scratch Qwen2 + BPE tokenizer + SID tokens) and its tables."""
+    from genrec.baselines.sasrec import SASRec, SASRecConfig
+    from genrec.lm import build_model_and_tokenizer
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("rl")
+    rng = np.random.default_rng(0)
+    items = pd.DataFrame(
+        {"item_id": range(N_ITEMS), "title": [f"widget {i} model {i % 5}" for i in range(N_ITEMS)]}
+    )
+    codes = [[i // 6, (i // 2) % 3, i % 2] for i in range(N_ITEMS)]
+    tokens = [[f"<{'abc'[lv]}_{c}>" for lv, c in enumerate(cs)] for cs in codes]
+    sids = pd.DataFrame(
+        {
+            "item_id": range(N_ITEMS),
+            "codes": codes,
+            "tokens": tokens,
+            "sid": ["".join(t) for t in tokens],
+        }
+    )
+    rows = []
+    for u in range(30):
+        seq = rng.choice(N_ITEMS, size=4, replace=False).tolist()
+        rows.append({"user_id": u, "history": seq[:3], "target": seq[3]})
+    train = pd.DataFrame(rows)
+    corpus = [
+        prompts.sid_next(["x"]),
+        prompts.title_to_sid("t"),
+        prompts.title_history_to_sid(["t"]),
+    ]
+    corpus += items.title.tolist()
+    lm = {
+        "base_model": "scratch",
+        "scratch": {
+            "tokenizer_vocab_size": 300,
+            "hidden_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 1,
+            "intermediate_size": 64,
+            "max_position_embeddings": 512,
+            "tie_word_embeddings": True,
+        },
+    }
+    model, tokenizer, _ = build_model_and_tokenizer(lm, sids, corpus, seed=0)
+    model.save_pretrained(root / "sft")
+    tokenizer.save_pretrained(root / "sft")
+    for name, df in (("train", train), ("items", items), ("sids", sids)):
+        df.to_parquet(root / f"{name}.parquet")
+    np.save(root / "emb.npy", rng.normal(size=(N_ITEMS, 8)).astype(np.float32))
+    cfg = SASRecConfig(n_items=N_ITEMS, max_len=5, hidden_size=8, num_blocks=1, num_heads=1)
+    torch.manual_seed(0)
+    torch.save(SASRec(cfg).state_dict(), root / "sasrec.pt")
+    (root / "sasrec.json").write_text(json.dumps(dataclasses.asdict(cfg)))
+    return SimpleNamespace(root=root, sids=sids, train=train, tokenizer=tokenizer)
+
+
+def _fake_trainer(model, g, training=True):
+    model.train(training)
+    return SimpleNamespace(
+        model=model,
+        accelerator=SimpleNamespace(unwrap_model=lambda m: m),
+        num_generations=g,
+        num_generations_eval=g,
+    )
+
+
+@pytest.mark.parametrize("mode", ["beam", "sample"])
+def test_rollout_gives_g_valid_sids_per_prompt(demo, mode):
+    from genrec.lm import load_model_and_tokenizer, sid_token_ids
+    from genrec.rl.rollout import ConstrainedRollout
+
+    model, tok = load_model_and_tokenizer(demo.root / "sft", dtype="float32")
+    item_tokens = sid_token_ids(tok, demo.sids)
+    rollout = ConstrainedRollout(tok, item_tokens, mode=mode, temperature=1.5)
+    g = 6
+    ps = [prompts.sid_next(demo.sids.sid[:2].tolist()), prompts.title_to_sid("widget 3 model 3")]
+    torch.manual_seed(0)
+    # an evaluation-mode call first: the next training call must still be constrained
+    rollout([p for p in ps for _ in range(g)], _fake_trainer(model, g, training=False))
+    out = rollout([p for p in ps for _ in range(g)], _fake_trainer(model, g))
+    assert model.training  # the rollout restores the mode it found
+    assert len(out["completion_ids"]) == len(out["item_id"]) == 2 * g
+    eos = tok.eos_token_id
+    for ids, item in zip(out["completion_ids"], out["item_id"], strict=True):
+        assert item >= 0
+        assert ids == item_tokens[item] + [eos]  # mapped by token ids, ends with EOS
+    assert out["group"] == [0] * g + [1] * g
+    for k in range(2):
+        assert sorted(out["rank"][k * g : (k + 1) * g]) == list(range(g))
+    if mode == "beam":
+        assert len(set(out["item_id"][:g])) == g  # G distinct SIDs per prompt, in beam order
+        assert out["rank"][:g] == list(range(g))
+    assert out["prompt_ids"][0] == rollout.encode(ps[0]) == out["prompt_ids"][g - 1]
+    assert rollout.invalid == 0
+    with pytest.raises(ValueError, match="multiple of G"):
+        rollout(ps, _fake_trainer(model, g))
+
+
+def _params(**over):
+    p = {
+        "enabled": True,
+        "beta": 0.04,
+        "learning_rate": 1e-3,
+        "epochs": 1,
+        "max_steps": 2,
+        "num_generations": 4,
+        "rollout": "beam",
+        "temperature": 1.0,
+        "per_device_batch_size": 8,
+        "gradient_accumulation_steps": 1,
+        "max_prompt_length": 256,
+        "prompts": {"sid_next": 8, "title_to_sid": 4, "title_history_to_sid": 4},
+        "rewards": {"rule": 1.0, "ranking": 1.0, "semantic": 0.5, "cf": 0.5},
+        "save_steps": 1,
+        "logging_steps": 1,
+        "seed": 3,
+    }
+    p.update(over)
+    return p
+
+
+def _run(demo, out, params, num_gpus=0):
+    from genrec.rl.train import train_grpo
+
+    train_grpo(
+        demo.root / "sft",
+        demo.root / "train.parquet",
+        demo.root / "items.parquet",
+        demo.root / "sids.parquet",
+        out / "model",
+        out / "rl_log.json",
+        out / "rl_curves.png",
+        params,
+        embeddings=demo.root / "emb.npy",
+        sasrec_model=demo.root / "sasrec.pt",
+        sasrec_config=demo.root / "sasrec.json",
+        checkpoint_dir=out / "ckpt",
+        sid_method="toy",
+        num_gpus=num_gpus,
+    )
+
+
+def _weights(path):
+    from transformers import AutoModelForCausalLM
+
+    return {
+        k: v.clone() for k, v in AutoModelForCausalLM.from_pretrained(path).state_dict().items()
+    }
+
+
+def test_grpo_steps_change_weights_log_rewards_and_resume(demo, tmp_path):
+    out = tmp_path / "run"
+    _run(demo, out, _params())
+    before, after = _weights(demo.root / "sft"), _weights(out / "model")
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+    logged = json.loads((out / "rl_log.json").read_text())
+    assert logged["global_step"] == 2 and logged["invalid_completions"] == 0
+    assert logged["rollout_calls"] == 2
+    assert logged["prompt_counts"] == {"sid_next": 8, "title_to_sid": 4, "title_history_to_sid": 4}
+    steps = [h for h in logged["log_history"] if "reward" in h]
+    assert len(steps) == 2
+    for name in ("rule", "ranking", "semantic"):
+        assert all(np.isfinite(h[f"rewards/{name}/mean"]) for h in steps)
+    # cf has no signal for title -> SID prompts (no history); a batch of only those logs None
+    assert any(h["rewards/cf/mean"] is not None for h in steps)
+    assert all("kl" in h for h in steps)
+    assert (out / "rl_curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "model" / "tokenizer.json").exists()
+
+    # an interrupted job reruns: it resumes from the last checkpoint instead of retraining
+    (out / "rl_log.json").unlink()
+    _run(demo, out, _params())
+    again = json.loads((out / "rl_log.json").read_text())
+    assert again["resumed_from"].endswith("checkpoint-2")
+    assert again["global_step"] == 2
+    resumed = _weights(out / "model")
+    assert all(torch.equal(after[k], resumed[k]) for k in after)
+
+
+def test_sampling_rollouts_and_config_errors(demo, tmp_path):
+    from genrec.rl.train import grpo_config
+
+    out = tmp_path / "sample"
+    _run(
+        demo,
+        out,
+        _params(max_steps=1, rollout="sample", temperature=1.3, beta=0.0, rewards={"rule": 1.0}),
+    )
+    logged = json.loads((out / "rl_log.json").read_text())
+    assert logged["global_step"] == 1 and logged["invalid_completions"] == 0
+    assert "rewards/rule/mean" in logged["log_history"][0]
+    with pytest.raises(ValueError, match="multiple of"):
+        grpo_config(_params(per_device_batch_size=6), tmp_path, "cpu", 0)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("num_gpus", [1, 2])
+def test_grpo_on_gpus(demo, tmp_path, num_gpus):
+    """One GPU in process; two GPUs through `accelerate launch` (groups stay per device)."""
+    if torch.cuda.device_count() < num_gpus:
+        pytest.skip(f"needs {num_gpus} CUDA GPU(s), found {torch.cuda.device_count()}")
+    out = tmp_path / f"gpu{num_gpus}"
+    _run(demo, out, _params(), num_gpus=num_gpus)
+    logged = json.loads((out / "rl_log.json").read_text())
+    assert logged["global_step"] == 2 and logged["invalid_completions"] == 0
+    # rank 0 generated for its own share: 16 completions per step over 2 GPUs = 8 each
+    assert logged["rollout_calls"] == 2
+    steps = [h for h in logged["log_history"] if "reward" in h]
+    assert len(steps) == 2 and all(np.isfinite(h["rewards/rule/mean"]) for h in steps)
+    before, after = _weights(demo.root / "sft"), _weights(out / "model")
+    assert any(not torch.equal(before[k], after[k]) for k in before)
