@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 from genrec.config import dataset_data_config, validate_config
+from genrec.report.targets import metrics_files  # noqa: F401 (used by rules/report.smk)
 
 
 def canonical(value):
@@ -69,8 +70,50 @@ def rl_enabled(config):
     return bool(config["rl"]["enabled"])
 
 
+def sid_params(config, method):
+    """The `sid` config slice one method uses: shared keys plus its own section."""
+    sid = config["sid"]
+    seed = config["seed"] if sid["seed"] is None else sid["seed"]
+    return {
+        "codebook_sizes": sid["codebook_sizes"],
+        "seed": seed,
+        method: sid[method],
+    }
+
+
+def sid_warm_start(wc):
+    """rqkmeans_plus starts from the balanced run's codebooks."""
+    if wc.method == "rqkmeans_plus":
+        return {
+            "init_codebooks": f"results/{wc.dataset}/sid/rqkmeans_balanced/codebooks.npz"
+        }
+    return {}
+
+
+def sid_import_json(config):
+    """The index.json of method `import` (a clear error when it is not configured)."""
+    path = config["sid"]["import"]["index_json"]
+    if not path:
+        raise ValueError(
+            "sid.import.index_json must name a MiniOneRec index.json for method 'import'"
+        )
+    return path
+
+
+def rl_reward_inputs(config, dataset):
+    """Embeddings / SASRec files, only for the rewards that have a weight > 0."""
+    weights = config["rl"]["rewards"]
+    out = {}
+    if weights["semantic"]:
+        out["embeddings"] = f"results/{dataset}/embed/embeddings.npy"
+    if weights["cf"]:
+        out["sasrec_model"] = f"results/{dataset}/baselines/sasrec/model.pt"
+        out["sasrec_config"] = f"results/{dataset}/baselines/sasrec/sasrec_config.json"
+    return out
+
+
 def all_targets(config):
-    """Everything `rule all` asks for: per dataset the data stage, SIDs (with the
+    """The targets of the `all` rule -- per dataset the data stage, SIDs (with the
     MiniOneRec export), SFT (and RL) models, the metrics table and the run-time plot
     (which pull in the baselines and every evaluation)."""
     targets = data_targets(config)

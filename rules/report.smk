@@ -1,18 +1,8 @@
 # Summary table over every model (baselines + generative stages) and the plots
 # shown by `snakemake --report report.html`.
-from genrec.report.targets import metrics_files
-
-
-def summary_metrics_inputs(wildcards):
-    """metrics.json of the enabled baselines and of eval/{method}/{stage} for every
-    configured SID method (sid.methods) and stage (sft; rl unless rl.enabled is false).
-    """
-    return metrics_files(config, wildcards.dataset)
-
-
 rule summarize_metrics:
     input:
-        metrics=summary_metrics_inputs,
+        metrics=lambda wc: metrics_files(config, wc.dataset),
     output:
         csv="results/{dataset}/metrics.csv",
         png=report(

@@ -2,23 +2,9 @@
 # Checkpoints go to checkpoints/{dataset}/rl/{method}/ (undeclared: a rerun resumes).
 
 
-def rl_reward_inputs(wildcards):
-    """Embeddings / SASRec files, only for the rewards that have a weight > 0."""
-    weights = config["rl"]["rewards"]
-    out = {}
-    if weights["semantic"]:
-        out["embeddings"] = f"results/{wildcards.dataset}/embed/embeddings.npy"
-    if weights["cf"]:
-        out["sasrec_model"] = f"results/{wildcards.dataset}/baselines/sasrec/model.pt"
-        out["sasrec_config"] = (
-            f"results/{wildcards.dataset}/baselines/sasrec/sasrec_config.json"
-        )
-    return out
-
-
 rule train_rl:
     input:
-        unpack(rl_reward_inputs),
+        unpack(lambda wc: rl_reward_inputs(config, wc.dataset)),
         sft_model="results/{dataset}/sft/{method}/model",
         train="results/{dataset}/data/train.parquet",
         items_table="results/{dataset}/data/items.parquet",

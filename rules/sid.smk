@@ -3,36 +3,6 @@
 #   results/{dataset}/sid/{method}/minionerec/
 
 
-def sid_params(method):
-    """The `sid` config slice one method uses: shared keys plus its own section."""
-    sid = config["sid"]
-    seed = config["seed"] if sid["seed"] is None else sid["seed"]
-    return {
-        "codebook_sizes": sid["codebook_sizes"],
-        "seed": seed,
-        method: sid[method],
-    }
-
-
-def sid_warm_start(wc):
-    """rqkmeans_plus starts from the balanced run's codebooks."""
-    if wc.method == "rqkmeans_plus":
-        return {
-            "init_codebooks": f"results/{wc.dataset}/sid/rqkmeans_balanced/codebooks.npz"
-        }
-    return {}
-
-
-def sid_import_json(wc):
-    """The index.json of method `import` (a clear error when it is not configured)."""
-    path = config["sid"]["import"]["index_json"]
-    if not path:
-        raise ValueError(
-            "sid.import.index_json must name a MiniOneRec index.json for method 'import'"
-        )
-    return path
-
-
 rule build_sids:
     input:
         unpack(sid_warm_start),
@@ -67,14 +37,14 @@ rule build_sids:
             else 0
         ),
     params:
-        sid=lambda wc: sid_params(wc.method),
+        sid=lambda wc: sid_params(config, wc.method),
     script:
         "../workflow/scripts/sid_build.py"
 
 
 rule import_sids:
     input:
-        index_json=sid_import_json,
+        index_json=lambda wc: sid_import_json(config),
         item_table="results/{dataset}/data/items.parquet",
     output:
         sids="results/{dataset}/sid/import/sids.parquet",
