@@ -21,7 +21,7 @@ rule baseline_popularity:
         "../envs/data.yaml"
     params:
         popularity=lambda wc: canonical(config["baselines"]["popularity"]),
-        ks=lambda wc: config.get("eval", {}).get("ks", [1, 3, 5, 10, 20]),
+        ks=lambda wc: config["eval"]["ks"],
     script:
         "../workflow/scripts/baselines_popularity.py"
 
@@ -66,6 +66,6 @@ rule baseline_sasrec:
                 config["resources"]["gpu"]["sasrec"],
             )
         ),
-        ks=lambda wc: config.get("eval", {}).get("ks", [1, 3, 5, 10, 20]),
+        ks=lambda wc: config["eval"]["ks"],
     script:
         "../workflow/scripts/baselines_sasrec.py"

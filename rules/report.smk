@@ -26,7 +26,7 @@ rule summarize_metrics:
     conda:
         "../envs/data.yaml"
     params:
-        ks=lambda wc: config.get("eval", {}).get("ks", [1, 3, 5, 10, 20]),
+        ks=lambda wc: config["eval"]["ks"],
         report=lambda wc: canonical(config["report"]),
     script:
         "../workflow/scripts/report_summary.py"

@@ -3,6 +3,7 @@ import importlib.machinery
 import importlib.util
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -39,10 +40,18 @@ def test_minimal_config_gets_all_defaults(schema):
     [
         (lambda c: c["data"].update(user_k=0), "data.user_k", "minimum"),
         (lambda c: c["data"].update(user_k="five"), "data.user_k", "not of type"),
-        (lambda c: c["data"]["split"].update(method="random"), "data.split.method", "is not one of"),
+        (
+            lambda c: c["data"]["split"].update(method="random"),
+            "data.split.method",
+            "is not one of",
+        ),
         (lambda c: c["data"].update(colour="red"), "data", "colour"),
         (lambda c: c.update(datasets={}), "datasets", "should be non-empty"),
-        (lambda c: c["data"]["split"].update(ratios=[0.5, 0.2, 0.1]), "data.split.ratios", "sum to 1"),
+        (
+            lambda c: c["data"]["split"].update(ratios=[0.5, 0.2, 0.1]),
+            "data.split.ratios",
+            "sum to 1",
+        ),
         (
             lambda c: c["datasets"].update(bad={"reviews": "r.json"}),
             "datasets.bad",
@@ -83,7 +92,9 @@ def test_per_dataset_override_merges_onto_global(default_config, schema):
 
 
 def _load_common(repo_root):
-    loader = importlib.machinery.SourceFileLoader("common_smk", str(repo_root / "rules" / "common.smk"))
+    loader = importlib.machinery.SourceFileLoader(
+        "common_smk", str(repo_root / "rules" / "common.smk")
+    )
     spec = importlib.util.spec_from_loader("common_smk", loader)
     module = importlib.util.module_from_spec(spec)
     loader.exec_module(module)
@@ -95,7 +106,10 @@ def test_common_helpers_are_importable_and_route_inputs(repo_root, default_confi
     cfg = validate_config(copy.deepcopy(default_config), schema)
     cfg["datasets"]["real"] = {"reviews": "/data/r.json.gz", "meta": "/data/m.json.gz"}
     assert common.raw_inputs(cfg, "demo")["reviews"] == "resources/demo/demo_5.json.gz"
-    assert common.raw_inputs(cfg, "real") == {"reviews": "/data/r.json.gz", "meta": "/data/m.json.gz"}
+    assert common.raw_inputs(cfg, "real") == {
+        "reviews": "/data/r.json.gz",
+        "meta": "/data/m.json.gz",
+    }
     targets = common.all_targets(cfg)
     assert "results/demo/data/train.parquet" in targets
     assert "results/real/data/test.parquet" in targets
@@ -107,10 +121,39 @@ def test_workflow_rejects_bad_config_before_any_job(repo_root, tmp_path, default
     cfg["data"]["max_history"] = 0
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(repo_root / "Snakefile"), "-d", str(tmp_path),
-         "--configfile", str(tmp_path / "config.yaml"), "--cores", "1", "-n"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(repo_root / "Snakefile"),
+            "-d",
+            str(tmp_path),
+            "--configfile",
+            str(tmp_path / "config.yaml"),
+            "--cores",
+            "1",
+            "-n",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode != 0
     assert "data.max_history" in proc.stdout + proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        p.name
+        for p in (Path(__file__).parent.parent / "config").glob("*.yaml")
+        if p.name != "schema.yaml"
+    ),
+)
+def test_every_shipped_config_is_valid(repo_root, schema, path):
+    """Each config/*.yaml passes the schema on its own (the real-data configs are run
+    with --replace-workflow-config, so they get no help from config/config.yaml)."""
+    cfg = yaml.safe_load((repo_root / "config" / path).read_text())
+    validate_config(cfg, schema)
+    assert cfg["datasets"], path
