@@ -17,7 +17,9 @@ from collections.abc import Sequence
 log = logging.getLogger(__name__)
 
 
-def launch(module: str, args: Sequence[str], num_processes: int, mixed_precision: str = "no") -> None:
+def launch(
+    module: str, args: Sequence[str], num_processes: int, mixed_precision: str = "no"
+) -> None:
     """Run ``python -m module args`` under ``accelerate launch`` with ``num_processes`` ranks.
 
     Raises ``RuntimeError`` (with the exit code) when the launched job fails.
@@ -45,7 +47,9 @@ def launch(module: str, args: Sequence[str], num_processes: int, mixed_precision
     env.setdefault("TORCH_SYMM_MEM_DISABLE_MULTICAST", "1")
     proc = subprocess.run(cmd, env=env)
     if proc.returncode != 0:
-        raise RuntimeError(f"`accelerate launch` of {module} failed with exit code {proc.returncode}")
+        raise RuntimeError(
+            f"`accelerate launch` of {module} failed with exit code {proc.returncode}"
+        )
 
 
 def shard_bounds(n: int, rank: int, world_size: int) -> tuple[int, int]:
@@ -62,3 +66,16 @@ def pick_device(num_gpus: int) -> str:
     if num_gpus > 0 and torch.cuda.is_available():
         return "cuda"
     return "cpu"
+
+
+def peak_gpu_memory_mb() -> float | None:
+    """Peak GPU memory this process allocated through torch (MiB), or None without CUDA.
+
+    Stages store it in their JSON summaries as ``peak_gpu_memory_mb``; with several
+    ranks it is rank 0's peak (the ranks do the same work on equal shards).
+    """
+    import torch
+
+    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return None
+    return round(torch.cuda.max_memory_allocated() / 2**20, 1)

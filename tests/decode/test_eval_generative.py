@@ -64,6 +64,7 @@ def test_evaluate_end_to_end_writes_consistent_predictions_and_metrics(workdir, 
     on_disk = json.loads((workdir / "run1" / "metrics.json").read_text())
     assert on_disk == metrics
     assert metrics["n"] == 7 and metrics["invalid"] == 0
+    assert metrics["peak_gpu_memory_mb"] is None  # CPU run: no GPU peak to report
     assert metrics["model"] == "sft" and metrics["sid_method"] == "rqkmeans"
     assert list(preds.columns) == ["user_id", "target", "predictions", "predicted_sids"]
     assert preds["user_id"].tolist() == list(range(100, 107))  # sample order kept

@@ -195,6 +195,7 @@ def test_gpu_training_all_devices(sft_inputs, tmp_path):
     summary = _run(sft_inputs, tmp_path, lm, sft, num_gpus=n)
     assert summary["world_size"] == n
     assert summary["global_step"] == 20
+    assert summary["peak_gpu_memory_mb"] > 0  # recorded for the results page
     valid = [e["loss"] for e in summary["valid"]]
     assert min(valid) < valid[0]
     model, _ = load_model_and_tokenizer(tmp_path / "model", device="cuda")

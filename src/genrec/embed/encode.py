@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from genrec.distributed import launch, pick_device, shard_bounds
+from genrec.distributed import launch, peak_gpu_memory_mb, pick_device, shard_bounds
 from genrec.embed.text import item_texts
 from genrec.io import write_json, write_npy
 
@@ -241,6 +241,7 @@ def embed_items(
         "dtype": p["dtype"],
         "device": device,
         "world_size": world_size,
+        "peak_gpu_memory_mb": peak_gpu_memory_mb(),
         "seconds": round(seconds, 3),
         "items_per_s": round(len(items) / seconds, 1) if seconds > 0 else None,
         "mean_norm": float(np.linalg.norm(emb, axis=1).mean()) if len(emb) else 0.0,

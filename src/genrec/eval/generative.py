@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from genrec import prompts
 from genrec.decode import SidTrie, constrained_generate
-from genrec.distributed import launch, pick_device, shard_bounds
+from genrec.distributed import launch, peak_gpu_memory_mb, pick_device, shard_bounds
 from genrec.eval.metrics import DEFAULT_KS, ranking_metrics
 from genrec.io import write_json, write_parquet
 from genrec.lm import encode_prompt, load_model_and_tokenizer
@@ -243,6 +243,7 @@ def finalize(
         "n": len(df),
         "num_beams": num_beams,
         "invalid": int((preds < 0).sum()),
+        "peak_gpu_memory_mb": peak_gpu_memory_mb(),
         **ranking_metrics(preds, df["target"].to_numpy(dtype=np.int64), ks),
     }
     out = df[["user_id", "target", "predictions", "predicted_sids"]]

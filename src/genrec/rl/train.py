@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genrec.distributed import launch, pick_device
+from genrec.distributed import launch, peak_gpu_memory_mb, pick_device
 from genrec.io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
@@ -354,6 +354,7 @@ def _write_outputs(
         "rollout_calls": rollout.calls,
         "invalid_completions": rollout.invalid,
         "train_runtime": runtime,
+        "peak_gpu_memory_mb": peak_gpu_memory_mb(),
         "log_history": history,
     }
     write_json(summary, out_log)

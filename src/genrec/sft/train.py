@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from genrec.distributed import peak_gpu_memory_mb
 from genrec.io import atomic_path, write_json
 from genrec.lm import build_model_and_tokenizer, encode_example, freeze_llm, strip_sid_tokens
 from genrec.sft.plot import plot_loss
@@ -313,6 +314,7 @@ def _train_in_process(
         "train_loss": result.training_loss,
         "train_runtime_s": round(runtime, 2),
         "world_size": world_size,
+        "peak_gpu_memory_mb": peak_gpu_memory_mb(),
         "global_batch_size": sft["global_batch_size"],
         "n_train": len(data["train"]),
         "n_valid": len(data["valid"]),
