@@ -1,0 +1,317 @@
+"""genrec.report.results: the Markdown results page, built from fake result files."""
+
+import json
+import os
+
+import pandas as pd
+import pytest
+
+import genrec.io
+from genrec.report import results as rp
+
+DATASET = "toy"
+KS = [1, 3, 5, 10, 20]
+ENV = {"python": "3.11.0", "torch": "9.9.9", "cuda_device": "Fake GPU 80GB"}
+
+# (model, sid_method, base value): HR@K = base + K/1000, NDCG@K = base / 2 + K/1000
+MODELS = [  # deliberately not in page order
+    ("rl", "rqvae", 0.30),
+    ("sasrec", None, 0.20),
+    ("sft", "rqkmeans_balanced", 0.11),
+    ("popularity", None, 0.01),
+    ("sft", "rqvae", 0.25),
+    ("rl", "rqkmeans_balanced", 0.12),
+]
+
+
+def _hr(base, k):
+    return base + k / 1000
+
+
+def _ndcg(base, k):
+    return base / 2 + k / 1000
+
+
+def _metrics_csv(path, models=MODELS, ks=KS):
+    rows = []
+    for i, (model, sid, base) in enumerate(models):
+        row = {
+            "model": model,
+            "sid_method": sid,
+            "label": model if not sid else f"{model} ({sid})",
+            "n": 1800,
+            "invalid": 7 * i,  # distinct per row: 0, 7, 14, ...
+        }
+        row.update({f"HR@{k}": _hr(base, k) for k in ks})
+        row.update({f"NDCG@{k}": _ndcg(base, k) for k in ks})
+        rows.append(row)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def _tsv(path, s, max_rss, cpu_time):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+        f"{s}\t0:00:00\t{max_rss}\t1\t1\t1\t1\t1\t1\t{cpu_time}\n"
+    )
+
+
+def _json(path, obj):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj))
+
+
+@pytest.fixture
+def results_dir(tmp_path):
+    root = tmp_path / "results"
+    ds = root / DATASET
+    _metrics_csv(ds / "metrics.csv")
+    bench = ds / "benchmarks"
+    _tsv(bench / "sft" / "train_sft.rqvae.tsv", 1234.567, 700.59, 999.25)
+    _tsv(bench / "evaluate" / "evaluate_generative.rqvae.sft.tsv", 61.04, "-", 80.5)
+    _tsv(bench / "data" / "prepare_data.tsv", 1.45, 115.98, 0.95)
+    # the SFT job records its peak GPU memory; the evaluation does not
+    _json(ds / "sft" / "rqvae" / "loss.json", {"global_step": 10, "peak_gpu_memory_mb": 2048.25})
+    _json(ds / "eval" / "rqvae" / "sft" / "metrics.json", {"model": "sft", "n": 1800})
+    _json(
+        ds / "data" / "stats.json",
+        {
+            "format": "2018",
+            "steps": [
+                {"step": "read", "users": 3285, "items": 3541, "interactions": 22743},
+                {"step": "kcore_pass_2", "users": 3278, "items": 2635, "interactions": 21273},
+            ],
+            "final": {
+                "users": 3278,
+                "items": 2635,
+                "interactions": 21273,
+                "density": 0.0024628,
+                "mean_sequence_length": 6.4896,
+            },
+            "split": {"method": "chronological", "train": 14396, "valid": 1799, "test": 1800},
+            "max_history": 10,
+        },
+    )
+    for method, rate, moved, extra in (
+        ("rqvae", 0.37608, 201, 24),
+        ("rqkmeans_balanced", 0.0241, 13, 0),
+    ):
+        _json(
+            ds / "sid" / method / "sid_stats.json",
+            {
+                "method": method,
+                "codebook_sizes": [256, 256, 256],
+                "collision_rate_before": rate,
+                "unique_sid_ratio": 1.0,
+                "n_reassigned": moved,
+                "n_extra_level": extra,
+                "max_sid_length": 4 if extra else 3,
+                "reconstruction_mse": 0.000875,
+            },
+        )
+    return root
+
+
+def _render(results_dir, **kw):
+    kw.setdefault("gather", lambda: dict(ENV))
+    return rp.render_page(results_dir, DATASET, **kw)
+
+
+def _section(md, title):
+    """The text of the ``## title`` section."""
+    start = md.index(f"## {title}\n")
+    end = md.find("\n## ", start + 1)
+    return md[start : end if end >= 0 else None]
+
+
+def _rows(md):
+    """Table rows (lists of cell strings) of every Markdown table in ``md``."""
+    out = []
+    for line in md.splitlines():
+        if line.startswith("| ") and not line.startswith("| ---"):
+            out.append([c.strip() for c in line.strip().strip("|").split(" | ")])
+    return out
+
+
+def _row(md, *first):
+    hits = [r for r in _rows(md) if r[: len(first)] == list(first)]
+    assert len(hits) == 1, f"expected one row starting {first}, got {hits}"
+    return hits[0]
+
+
+def test_quality_table_has_each_models_numbers_in_its_row(results_dir):
+    md = _section(_render(results_dir), "Recommendation quality")
+    header = _rows(md)[0]
+    assert header == (
+        ["Model", "SID method"]
+        + [f"HR@{k}" for k in KS]
+        + [f"NDCG@{k}" for k in KS]
+        + ["test samples", "invalid"]
+    )
+    names = {"popularity": "Popularity", "sasrec": "SASRec", "sft": "SFT", "rl": "SFT+RL"}
+    for i, (model, sid, base) in enumerate(MODELS):
+        row = _row(md, names[model], sid or "-")
+        assert row[2:7] == [f"{_hr(base, k):.4f}" for k in KS]
+        assert row[7:12] == [f"{_ndcg(base, k):.4f}" for k in KS]
+        assert row[12:] == ["1,800", str(7 * i)]
+
+
+def test_quality_rows_are_baselines_then_sft_and_rl_per_method(results_dir):
+    md = _section(_render(results_dir), "Recommendation quality")
+    order = [tuple(r[:2]) for r in _rows(md)[1:]]
+    assert order == [
+        ("Popularity", "-"),
+        ("SASRec", "-"),
+        ("SFT", "rqvae"),  # methods in first-seen order of metrics.csv (rqvae's RL row is first)
+        ("SFT+RL", "rqvae"),
+        ("SFT", "rqkmeans_balanced"),
+        ("SFT+RL", "rqkmeans_balanced"),
+    ]
+
+
+def test_only_ks_present_in_metrics_csv_are_shown(tmp_path):
+    root = tmp_path / "results"
+    _metrics_csv(root / DATASET / "metrics.csv", MODELS[:2], ks=[1, 10])
+    md = _render(root)
+    header = _rows(_section(md, "Recommendation quality"))[0]
+    assert header[2:6] == ["HR@1", "HR@10", "NDCG@1", "NDCG@10"]
+    assert "K = 3, 5, 20 not in the table" in md
+
+
+def test_runtime_table_reads_benchmark_tsvs_and_gpu_memory(results_dir):
+    md = _section(_render(results_dir), "Run time and memory per job")
+    assert _row(md, "sft", "train_sft", "rqvae")[3:] == ["1234.6", "999.2", "700.6", "2048.2"]
+    # max_rss "-" (unknown) and no peak_gpu_memory_mb in metrics.json -> n/a
+    assert _row(md, "evaluate", "evaluate_generative", "rqvae, sft")[3:] == [
+        "61.0",
+        "80.5",
+        "n/a",
+        "n/a",
+    ]
+    assert _row(md, "data", "prepare_data", "-")[3:] == ["1.4", "0.9", "116.0", "n/a"]
+    stages = [r[0] for r in _rows(md)[1:]]
+    assert stages == ["data", "sft", "evaluate"]  # pipeline order, not by run time
+    assert "Sum of job wall times: 1,297.1 s" in md
+
+
+def test_data_and_sid_statistics(results_dir):
+    md = _render(results_dir)
+    data = _section(md, "Data set")
+    assert _row(data, "users") == ["users", "3,278"]
+    assert _row(data, "items") == ["items", "2,635"]
+    assert _row(data, "train / valid / test samples")[1] == "14,396 / 1,799 / 1,800"
+    assert _row(data, "read") == ["read", "3,285", "3,541", "22,743"]
+    sid = _section(md, "Semantic IDs")
+    assert _row(sid, "rqvae") == [
+        "rqvae", "256 x 256 x 256", "0.3761", "1.0000", "201", "24", "4", "0.000875",
+    ]  # fmt: skip
+    assert _row(sid, "rqkmeans_balanced")[2:6] == ["0.0241", "1.0000", "13", "0"]
+
+
+def test_missing_sid_stats_and_benchmarks_are_reported_not_invented(results_dir):
+    ds = results_dir / DATASET
+    (ds / "sid" / "rqvae" / "sid_stats.json").unlink()
+    for p in sorted((ds / "benchmarks").rglob("*"), reverse=True):
+        p.unlink() if p.is_file() else p.rmdir()
+    (ds / "benchmarks").rmdir()
+    md = _render(results_dir)
+    assert _row(_section(md, "Semantic IDs"), "rqvae")[1:] == ["n/a"] * 7
+    assert f"`{ds / 'sid' / 'rqvae' / 'sid_stats.json'}`" in md
+    assert f"_Not available: `{ds / 'benchmarks'}` not found._" in md
+
+
+def test_decode_section_from_benchmark_json(results_dir, tmp_path):
+    bench = tmp_path / "decode.json"
+    row = {
+        "batch_size": 32,
+        "beams": 50,
+        "ours_prompts_per_s": 40.0,
+        "reference_prompts_per_s": 10.0,
+        "floor_prompts_per_s": 44.0,
+        "ours_vs_floor": 0.909,
+        "ours_vs_reference": 4.0,
+        "rows_identical": 32,
+        "processor_ms_per_sid_ours": 2.6,
+        "processor_ms_per_sid_reference": 160.0,
+    }
+    _json(bench, {"meta": {"model_shape": "qwen0.5b", "device": "Fake GPU"}, "results": [row]})
+    md = _render(results_dir, decode_bench=bench)
+    sec = _section(md, "Constrained decoding speed")
+    assert _row(sec, "32", "50") == [
+        "32", "50", "40.00", "10.00", "44.00", "4.00x", "0.91x", "2.6 / 160.0", "32/32",
+    ]  # fmt: skip
+    assert "model_shape: qwen0.5b; device: Fake GPU" in sec
+    assert "## Constrained decoding speed" not in _render(results_dir)  # optional section
+    with pytest.raises(FileNotFoundError, match="nowhere.json"):
+        _render(results_dir, decode_bench=tmp_path / "nowhere.json")
+
+
+def test_environment_recorded_or_gathered_and_labelled(results_dir, tmp_path):
+    md = _section(_render(results_dir), "Software and hardware")
+    assert "Gathered when this page was generated" in md
+    assert _row(md, "cuda_device") == ["cuda_device", "Fake GPU 80GB"]
+    env = tmp_path / "env.json"
+    _json(env, {"torch": "2.13.0+cu128", "cuda_device": "NVIDIA H100 80GB HBM3"})
+    out = tmp_path / "page.md"
+
+    def boom():
+        raise AssertionError("must not gather when the run recorded its environment")
+
+    rp.write_results_page(results_dir, DATASET, out, environment_json=env, gather=boom)
+    md = _section(out.read_text(), "Software and hardware")
+    assert f"Recorded by the run, from `{env}`" in md
+    assert _row(md, "cuda_device") == ["cuda_device", "NVIDIA H100 80GB HBM3"]
+
+
+def test_missing_metrics_csv_names_the_path(tmp_path, capsys):
+    missing = tmp_path / "results" / DATASET / "metrics.csv"
+    out = tmp_path / "docs" / "results.md"
+    with pytest.raises(FileNotFoundError) as err:
+        rp.write_results_page(tmp_path / "results", DATASET, out, gather=lambda: ENV)
+    assert str(missing) in str(err.value)
+    assert not out.exists()
+    argv = ["--results-dir", str(tmp_path / "results"), "--dataset", DATASET, "--out", str(out)]
+    assert rp.main(argv) == 1
+    assert str(missing) in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_cli_writes_the_page(results_dir, tmp_path):
+    env = tmp_path / "env.json"
+    _json(env, ENV)
+    out = tmp_path / "docs" / "results.md"
+    argv = ["--results-dir", str(results_dir), "--dataset", DATASET, "--out", str(out)]
+    assert rp.main([*argv, "--environment", str(env), "--title", "Industrial"]) == 0
+    text = out.read_text()
+    assert text.startswith("# Industrial\n")
+    assert _row(text, "SASRec", "-")[2] == f"{_hr(0.20, 1):.4f}"
+
+
+def _leftovers(directory):
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_failed_write_keeps_the_old_page_and_no_partial_file(results_dir, tmp_path, monkeypatch):
+    out = tmp_path / "docs" / "results.md"
+    out.parent.mkdir()
+    out.write_text("old page\n")
+
+    def fail_replace(src, dst):
+        assert os.path.getsize(src) > 0  # the new page was fully written to the temporary
+        raise OSError("disk full")
+
+    monkeypatch.setattr(genrec.io.os, "replace", fail_replace)
+    with pytest.raises(OSError, match="disk full"):
+        rp.write_results_page(results_dir, DATASET, out, gather=lambda: ENV)
+    assert out.read_text() == "old page\n"
+    assert _leftovers(out.parent) == []
+
+
+def test_render_error_leaves_no_file(results_dir, tmp_path):
+    (results_dir / DATASET / "data" / "stats.json").write_text("{not json")
+    out = tmp_path / "results.md"
+    with pytest.raises(ValueError, match="stats.json: not valid JSON"):
+        rp.write_results_page(results_dir, DATASET, out, gather=lambda: ENV)
+    assert not out.exists()
+    assert _leftovers(tmp_path) == []
