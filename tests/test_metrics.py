@@ -3,7 +3,13 @@ import math
 import numpy as np
 import pytest
 
-from genrec.eval.metrics import hit_rate_at_k, ndcg_at_k, ranking_metrics, target_ranks
+from genrec.eval.metrics import (
+    hit_rate_at_k,
+    ndcg_at_k,
+    ranking_metrics,
+    target_ranks,
+    top1_concentration,
+)
 
 
 def test_hand_computed_case():
@@ -39,3 +45,14 @@ def test_first_occurrence_counts_and_bounds():
         ranking_metrics([[1]], [1], ks=(0,))
     with pytest.raises(ValueError):
         hit_rate_at_k(np.array([]), 1)
+
+
+def test_top1_concentration_flags_a_history_blind_model():
+    # popularity-like: every sample gets the same ranked list
+    same = np.tile([7, 3, 1], (4, 1))
+    assert top1_concentration(same) == {"top1_distinct": 1, "top1_share": 1.0}
+    # top-1s 5, 5, 9, -1 (an invalid row counts as its own value)
+    mixed = [[5, 1], [5, 2], [9, 5], [-1, 5]]
+    assert top1_concentration(mixed) == {"top1_distinct": 3, "top1_share": 0.5}
+    with pytest.raises(ValueError, match="no samples"):
+        top1_concentration(np.zeros((0, 3), dtype=np.int64))

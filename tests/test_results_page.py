@@ -170,6 +170,21 @@ def test_quality_rows_are_baselines_then_sft_and_rl_per_method(results_dir):
     ]
 
 
+def test_top1_share_column_is_shown_when_the_table_has_it(tmp_path):
+    root = tmp_path / "results"
+    path = root / DATASET / "metrics.csv"
+    _metrics_csv(path, MODELS[1:4])  # sasrec, sft (rqkmeans_balanced), popularity
+    table = pd.read_csv(path)
+    table.insert(5, "top1_share", [0.0412, None, 1.0])
+    table.to_csv(path, index=False)
+    md = _section(_render(root), "Recommendation quality")
+    assert _rows(md)[0][-1] == "top-1 share"
+    assert _row(md, "Popularity", "-")[-1] == "1.000"
+    assert _row(md, "SASRec", "-")[-1] == "0.041"
+    assert _row(md, "SFT", "rqkmeans_balanced")[-1] == "n/a"
+    assert "ignores the history" in md
+
+
 def test_only_ks_present_in_metrics_csv_are_shown(tmp_path):
     root = tmp_path / "results"
     _metrics_csv(root / DATASET / "metrics.csv", MODELS[:2], ks=[1, 10])

@@ -68,6 +68,7 @@ def test_run_writes_same_list_for_everyone_and_hand_metrics(tmp_path):
     assert on_disk == m
     assert on_disk["model"] == "popularity" and on_disk["sid_method"] is None
     assert on_disk["n"] == 3 and on_disk["invalid"] == 0
+    assert on_disk["top1_share"] == 1.0 and on_disk["top1_distinct"] == 1  # history-blind
 
 
 def test_out_of_range_item_names_the_file(tmp_path):

@@ -65,6 +65,9 @@ def test_evaluate_end_to_end_writes_consistent_predictions_and_metrics(workdir, 
     assert on_disk == metrics
     assert metrics["n"] == 7 and metrics["invalid"] == 0
     assert metrics["peak_gpu_memory_mb"] is None  # CPU run: no GPU peak to report
+    top1 = [p[0] for p in pd.read_parquet(workdir / "run1" / "predictions.parquet")["predictions"]]
+    assert metrics["top1_distinct"] == len(set(top1))
+    assert metrics["top1_share"] == pytest.approx(max(map(top1.count, top1)) / 7)
     assert metrics["model"] == "sft" and metrics["sid_method"] == "rqkmeans"
     assert list(preds.columns) == ["user_id", "target", "predictions", "predicted_sids"]
     assert preds["user_id"].tolist() == list(range(100, 107))  # sample order kept
@@ -145,3 +148,25 @@ def test_prompt_is_the_shared_sft_prompt(workdir, tiny):
     sid_of = dict(zip(sids["item_id"], sids["sid"], strict=True))
     texts = gen.build_prompts(samples, sid_of)
     assert texts[0] == sid_next([sid_of[i] for i in samples["history"][0]])
+
+
+def test_a_history_blind_model_is_reported(tmp_path, caplog):
+    n = gen.COLLAPSE_MIN_SAMPLES
+    df = pd.DataFrame(
+        {
+            "user_id": range(n),
+            "target": [i % 5 for i in range(n)],
+            "predictions": [[0, 1, 2]] * n,  # same list whatever the history
+            "predicted_sids": [["<a_0>", "<a_1>", "<a_2>"]] * n,
+        }
+    )
+    args = (tmp_path / "p.parquet", tmp_path / "m.json", "sft", "rqvae", "test", 3)
+    with caplog.at_level("WARNING", logger="genrec.eval.generative"):
+        m = gen.finalize(df, [1, 3], *args)
+    assert m["top1_share"] == 1.0 and m["HR@3"] == pytest.approx(0.6)
+    assert "barely reads the history" in caplog.text
+    caplog.clear()
+    df["predictions"] = [[i % 5, 9, 8] for i in range(n)]  # history-dependent
+    with caplog.at_level("WARNING", logger="genrec.eval.generative"):
+        gen.finalize(df, [1, 3], *args)
+    assert "barely reads the history" not in caplog.text

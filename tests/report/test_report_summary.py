@@ -12,6 +12,8 @@ KS = [1, 5, 10]
 
 def _write_metrics(path, model, sid_method=None, scale=1.0, ks=KS):
     m = {"model": model, "sid_method": sid_method, "n": 100, "invalid": 3 if sid_method else 0}
+    if sid_method:
+        m["top1_share"] = 0.25
     for k in ks:
         m[f"HR@{k}"] = min(1.0, scale * k / 20)
         m[f"NDCG@{k}"] = min(1.0, scale * k / 40)
@@ -55,11 +57,14 @@ def test_table_has_one_row_per_model_with_all_k(tmp_path):
     csv = pd.read_csv(out / "metrics.csv")
     assert list(csv["label"]) == ["popularity", "sasrec", "sft (rqvae)", "rl (rqvae)"]
     assert list(csv.columns) == [
-        "model", "sid_method", "label", "n", "invalid",
+        "model", "sid_method", "label", "n", "invalid", "top1_share",
         "HR@1", "HR@5", "HR@10", "NDCG@1", "NDCG@5", "NDCG@10",
     ]  # fmt: skip
     assert csv.loc[2, "HR@10"] == pytest.approx(0.4) and csv.loc[2, "invalid"] == 3
     assert csv["sid_method"].isna().tolist() == [True, True, False, False]
+    # files without the collapse check (older runs) leave the cell empty
+    assert csv["top1_share"].isna().tolist() == [True, True, False, False]
+    assert csv.loc[3, "top1_share"] == 0.25
     assert len(table) == 4
     assert (out / "metrics.png").read_bytes()[:4] == b"\x89PNG"
     html = (out / "metrics.html").read_text()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genrec.eval.metrics import ranking_metrics
+from genrec.eval.metrics import ranking_metrics, top1_concentration
 from genrec.io import write_json, write_parquet
 
 SPLIT_COLUMNS = ("user_id", "history", "target")
@@ -77,6 +77,8 @@ def write_predictions_and_metrics(
         "n": int(len(split)),
         "invalid": int((np.asarray(predictions) < 0).any(axis=1).sum()) if len(split) else 0,
     }
+    if len(split):
+        metrics.update(top1_concentration(predictions))
     metrics.update(ranking_metrics(predictions, targets, ks=ks))
     write_parquet(preds, out_predictions)
     write_json(metrics, out_metrics)

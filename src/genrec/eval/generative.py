@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from genrec import prompts
 from genrec.decode import SidTrie, constrained_generate
 from genrec.distributed import launch, peak_gpu_memory_mb, pick_device, shard_bounds
-from genrec.eval.metrics import DEFAULT_KS, ranking_metrics
+from genrec.eval.metrics import DEFAULT_KS, ranking_metrics, top1_concentration
 from genrec.io import write_json, write_parquet
 from genrec.lm import encode_prompt, load_model_and_tokenizer
 
@@ -224,6 +224,12 @@ def merge_shards(shards: list[pd.DataFrame], n: int) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
+# A top-1 item shared by this fraction of at least this many samples is reported as a
+# collapsed (history-blind) model; see genrec.eval.metrics.top1_concentration.
+COLLAPSE_SHARE = 0.5
+COLLAPSE_MIN_SAMPLES = 50
+
+
 def finalize(
     df: pd.DataFrame,
     ks: list[int],
@@ -244,8 +250,20 @@ def finalize(
         "num_beams": num_beams,
         "invalid": int((preds < 0).sum()),
         "peak_gpu_memory_mb": peak_gpu_memory_mb(),
+        **top1_concentration(preds),
         **ranking_metrics(preds, df["target"].to_numpy(dtype=np.int64), ks),
     }
+    if len(df) >= COLLAPSE_MIN_SAMPLES and metrics["top1_share"] >= COLLAPSE_SHARE:
+        log.warning(
+            "%s (%s, %s): %.0f%% of %d samples share one top-1 item (%d distinct): the "
+            "model barely reads the history; train longer / larger, or check the SIDs",
+            model_name,
+            sid_method,
+            split,
+            100 * metrics["top1_share"],
+            len(df),
+            metrics["top1_distinct"],
+        )
     out = df[["user_id", "target", "predictions", "predicted_sids"]]
     write_parquet(out, out_predictions)
     write_json(metrics, out_metrics)

@@ -80,6 +80,26 @@ def ranking_metrics(
     return out
 
 
+def top1_concentration(predictions: Sequence[Sequence[int]] | np.ndarray) -> dict[str, float]:
+    """How much the best-ranked prediction varies across samples (a collapse check).
+
+    With ``p_i`` the top-1 prediction of sample ``i`` (invalid ``-1`` rows count
+    as one more value) and ``c(v) = #{i : p_i = v}``:
+
+        top1_distinct = #{distinct p_i}
+        top1_share    = max_v c(v) / n
+
+    A recommender that reads the history gives different samples different
+    top-1 items; ``top1_share`` near 1 means nearly every sample got the same
+    item, i.e. the model ignores its input (popularity gives exactly 1.0).
+    """
+    preds = _pad(predictions)
+    if len(preds) == 0:
+        raise ValueError("no samples to score")
+    _, counts = np.unique(preds[:, 0], return_counts=True)
+    return {"top1_distinct": int(len(counts)), "top1_share": float(counts.max() / len(preds))}
+
+
 def _pad(predictions) -> np.ndarray:
     if isinstance(predictions, np.ndarray) and predictions.ndim == 2:
         return predictions.astype(np.int64, copy=False)

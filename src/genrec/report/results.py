@@ -142,11 +142,16 @@ def quality_section(table: pd.DataFrame, ks: Sequence[int] | None = None) -> str
     ks = [k for k in (ks or KS) if k in have] or have
     header = ["Model", "SID method"]
     header += [f"HR@{k}" for k in ks] + [f"NDCG@{k}" for k in ks] + ["test samples", "invalid"]
+    share = "top1_share" in table.columns
+    if share:
+        header.append("top-1 share")
     rows = []
     for r in ordered_rows(table):
         row = [MODEL_NAMES.get(r["model"], r["model"]), r["sid_method"] or "-"]
         row += [fmt_float(r[f"HR@{k}"]) for k in ks] + [fmt_float(r[f"NDCG@{k}"]) for k in ks]
         row += [fmt_int(r["n"]), fmt_int(r["invalid"])]
+        if share:
+            row.append(fmt_float(r["top1_share"], 3))
         rows.append(row)
     body = md_table(header, rows, "ll" + "r" * (len(header) - 2))
     not_shown = sorted(set(KS) - set(have))
@@ -156,7 +161,16 @@ def quality_section(table: pd.DataFrame, ks: Sequence[int] | None = None) -> str
     return (
         "Test split. Generative models decode with trie-constrained beam search, so "
         "`invalid` (predictions that are not an item) should be 0; SFT+RL is the GRPO "
-        "model trained from that SFT model.\n\n" + body + note
+        "model trained from that SFT model."
+        + (
+            " `top-1 share`: fraction of test samples whose best prediction is the most "
+            "common one (popularity: 1.0); near 1.0 the model ignores the history."
+            if share
+            else ""
+        )
+        + "\n\n"
+        + body
+        + note
     )
 
 

@@ -1,7 +1,8 @@
 """``results/{dataset}/metrics.csv``: one row per model and SID method, all K; plus plots.
 
-The table has columns ``model, sid_method, label, n, invalid, HR@K..., NDCG@K...`` (K
-ascending). ``label`` is ``model`` for baselines and ``model (sid_method)`` for
+The table has columns ``model, sid_method, label, n, invalid, top1_share, HR@K...,
+NDCG@K...`` (K ascending; ``top1_share``, the share of samples whose best prediction
+is the most common one, is 1.0 for popularity and empty when a metrics file lacks it). ``label`` is ``model`` for baselines and ``model (sid_method)`` for
 generative models; it names the curves in ``metrics.png`` and the HTML table rows.
 """
 
@@ -20,7 +21,7 @@ from genrec.io import atomic_path
 
 log = logging.getLogger(__name__)
 
-ID_COLUMNS = ["model", "sid_method", "label", "n", "invalid"]
+ID_COLUMNS = ["model", "sid_method", "label", "n", "invalid", "top1_share"]
 
 
 def read_metrics(path: str | Path, ks: Sequence[int]) -> dict:
@@ -51,6 +52,7 @@ def metrics_table(paths: Sequence[str | Path], ks: Sequence[int], sort_by: str |
             "label": m["model"] if not sid else f"{m['model']} ({sid})",
             "n": m.get("n"),
             "invalid": m.get("invalid", 0),
+            "top1_share": m.get("top1_share"),
         }
         row.update({f"HR@{k}": float(m[f"HR@{k}"]) for k in ks})
         row.update({f"NDCG@{k}": float(m[f"NDCG@{k}"]) for k in ks})
