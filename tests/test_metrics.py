@@ -51,8 +51,10 @@ def test_top1_concentration_flags_a_history_blind_model():
     # popularity-like: every sample gets the same ranked list
     same = np.tile([7, 3, 1], (4, 1))
     assert top1_concentration(same) == {"top1_distinct": 1, "top1_share": 1.0}
-    # top-1s 5, 5, 9, -1 (an invalid row counts as its own value)
+    # top-1s 5, 5, 9, -1: the invalid one is no item, but still a sample
     mixed = [[5, 1], [5, 2], [9, 5], [-1, 5]]
-    assert top1_concentration(mixed) == {"top1_distinct": 3, "top1_share": 0.5}
+    assert top1_concentration(mixed) == {"top1_distinct": 2, "top1_share": 0.5}
+    # all invalid: not reported as a collapse onto one item
+    assert top1_concentration([[-1, -1]] * 3) == {"top1_distinct": 0, "top1_share": 0.0}
     with pytest.raises(ValueError, match="no samples"):
         top1_concentration(np.zeros((0, 3), dtype=np.int64))

@@ -187,10 +187,10 @@ def test_top1_share_column_is_shown_when_the_table_has_it(tmp_path):
 
 def test_only_ks_present_in_metrics_csv_are_shown(tmp_path):
     root = tmp_path / "results"
-    _metrics_csv(root / DATASET / "metrics.csv", MODELS[:2], ks=[1, 10])
+    _metrics_csv(root / DATASET / "metrics.csv", MODELS[:2], ks=[1, 10, 50])
     md = _render(root)
     header = _rows(_section(md, "Recommendation quality"))[0]
-    assert header[2:6] == ["HR@1", "HR@10", "NDCG@1", "NDCG@10"]
+    assert header[2:8] == ["HR@1", "HR@10", "HR@50", "NDCG@1", "NDCG@10", "NDCG@50"]
     assert "K = 3, 5, 20 not in the table" in md
 
 

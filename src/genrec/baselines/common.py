@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from genrec.distributed import peak_gpu_memory_mb
 from genrec.eval.metrics import ranking_metrics, top1_concentration
 from genrec.io import write_json, write_parquet
 
@@ -76,9 +77,9 @@ def write_predictions_and_metrics(
         "sid_method": None,
         "n": int(len(split)),
         "invalid": int((np.asarray(predictions) < 0).any(axis=1).sum()) if len(split) else 0,
+        "peak_gpu_memory_mb": peak_gpu_memory_mb(),
     }
-    if len(split):
-        metrics.update(top1_concentration(predictions))
+    metrics.update(top1_concentration(predictions))
     metrics.update(ranking_metrics(predictions, targets, ks=ks))
     write_parquet(preds, out_predictions)
     write_json(metrics, out_metrics)

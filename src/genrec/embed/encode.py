@@ -162,7 +162,9 @@ def embed_shard(
     )
     shard_dir = Path(shard_dir)
     write_npy(emb, shard_dir / f"shard_{rank}.npy")
-    write_json({"start": start, "end": end, "truncated": n_trunc}, shard_dir / f"shard_{rank}.json")
+    meta = {"start": start, "end": end, "truncated": n_trunc}
+    meta["peak_gpu_memory_mb"] = peak_gpu_memory_mb()
+    write_json(meta, shard_dir / f"shard_{rank}.json")
     return shard_dir / f"shard_{rank}.npy"
 
 
@@ -183,6 +185,20 @@ def gather_shards(shard_dir: str | Path, world_size: int, n_items: int) -> tuple
     if expected != n_items:
         raise RuntimeError(f"embedding shards cover {expected} of {n_items} items")
     return np.concatenate(parts, axis=0), truncated
+
+
+def shard_peak_gpu_memory(shard_dir: str | Path, world_size: int) -> float | None:
+    """Largest ``peak_gpu_memory_mb`` the ranks wrote into their shard JSONs (None on CPU).
+
+    The ranks run in ``accelerate launch`` child processes, so the process that
+    writes the stats never touched the GPU itself.
+    """
+    peaks = []
+    for rank in range(world_size):
+        meta = json.loads((Path(shard_dir) / f"shard_{rank}.json").read_text())
+        if meta.get("peak_gpu_memory_mb") is not None:
+            peaks.append(float(meta["peak_gpu_memory_mb"]))
+    return max(peaks) if peaks else None
 
 
 def check_finite(emb: np.ndarray, item_ids: np.ndarray, source: str) -> None:
@@ -225,6 +241,7 @@ def embed_items(
             device = pick_device(num_gpus)
             embed_shard(items_parquet, shard_dir, p, 0, 1, device)
         emb, truncated = gather_shards(shard_dir, world_size, len(items))
+        peak = shard_peak_gpu_memory(shard_dir, world_size)
     finally:
         shutil.rmtree(shard_dir, ignore_errors=True)
     seconds = time.perf_counter() - t0
@@ -241,7 +258,7 @@ def embed_items(
         "dtype": p["dtype"],
         "device": device,
         "world_size": world_size,
-        "peak_gpu_memory_mb": peak_gpu_memory_mb(),
+        "peak_gpu_memory_mb": peak,
         "seconds": round(seconds, 3),
         "items_per_s": round(len(items) / seconds, 1) if seconds > 0 else None,
         "mean_norm": float(np.linalg.norm(emb, axis=1).mean()) if len(emb) else 0.0,

@@ -83,11 +83,11 @@ def ranking_metrics(
 def top1_concentration(predictions: Sequence[Sequence[int]] | np.ndarray) -> dict[str, float]:
     """How much the best-ranked prediction varies across samples (a collapse check).
 
-    With ``p_i`` the top-1 prediction of sample ``i`` (invalid ``-1`` rows count
-    as one more value) and ``c(v) = #{i : p_i = v}``:
+    With ``p_i`` the top-1 prediction of sample ``i``, ``V`` the valid ones
+    (``p_i >= 0``; an invalid ``-1`` is no item) and ``c(v) = #{i : p_i = v}``:
 
-        top1_distinct = #{distinct p_i}
-        top1_share    = max_v c(v) / n
+        top1_distinct = #{distinct p_i in V}
+        top1_share    = max_{v in V} c(v) / n      (0 when no top-1 is valid)
 
     A recommender that reads the history gives different samples different
     top-1 items; ``top1_share`` near 1 means nearly every sample got the same
@@ -96,8 +96,10 @@ def top1_concentration(predictions: Sequence[Sequence[int]] | np.ndarray) -> dic
     preds = _pad(predictions)
     if len(preds) == 0:
         raise ValueError("no samples to score")
-    _, counts = np.unique(preds[:, 0], return_counts=True)
-    return {"top1_distinct": int(len(counts)), "top1_share": float(counts.max() / len(preds))}
+    top1 = preds[:, 0]
+    _, counts = np.unique(top1[top1 >= 0], return_counts=True)
+    share = float(counts.max() / len(preds)) if len(counts) else 0.0
+    return {"top1_distinct": int(len(counts)), "top1_share": share}
 
 
 def _pad(predictions) -> np.ndarray:

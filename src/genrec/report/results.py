@@ -139,7 +139,7 @@ def quality_section(table: pd.DataFrame, ks: Sequence[int] | None = None) -> str
     """HR@K / NDCG@K per model (4 decimals) with the number of test samples and of
     invalid predictions (-1 entries in the top-max(K) lists)."""
     have = metric_ks(table)
-    ks = [k for k in (ks or KS) if k in have] or have
+    ks = [k for k in (ks or have) if k in have] or have
     header = ["Model", "SID method"]
     header += [f"HR@{k}" for k in ks] + [f"NDCG@{k}" for k in ks] + ["test samples", "invalid"]
     share = "top1_share" in table.columns

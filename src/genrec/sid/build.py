@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genrec.distributed import pick_device
+from genrec.distributed import peak_gpu_memory_mb, pick_device
 from genrec.io import atomic_path, write_json, write_parquet
 from genrec.sid.collisions import collision_rate, resolve_collisions
 from genrec.sid.kmeans import residual_kmeans
@@ -171,6 +171,7 @@ def build_sids(
         "max_sid_length": int(df["codes"].map(len).max()) if n else 0,
         "levels": level_stats(rows, sizes),
         "seconds": round(seconds, 3),
+        "peak_gpu_memory_mb": peak_gpu_memory_mb(),
         **extras,
     }
     write_parquet(df, outdir / "sids.parquet")
