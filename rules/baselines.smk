@@ -20,7 +20,7 @@ rule baseline_popularity:
     conda:
         "../envs/data.yaml"
     params:
-        popularity=lambda wc: canonical(config["baselines"]["popularity"]),
+        popularity=lambda wc: config["baselines"]["popularity"],
         ks=lambda wc: config["eval"]["ks"],
     script:
         "../workflow/scripts/baselines_popularity.py"
@@ -58,13 +58,11 @@ rule baseline_sasrec:
     resources:
         gpu=lambda wc: config["resources"]["gpu"]["sasrec"],
     params:
-        sasrec=lambda wc: canonical(
-            sasrec_params(
-                config["baselines"]["sasrec"],
-                data_params(config, wc.dataset)["max_history"],
-                config["seed"],
-                config["resources"]["gpu"]["sasrec"],
-            )
+        sasrec=lambda wc: sasrec_params(
+            config["baselines"]["sasrec"],
+            data_params(config, wc.dataset)["max_history"],
+            config["seed"],
+            config["resources"]["gpu"]["sasrec"],
         ),
         ks=lambda wc: config["eval"]["ks"],
     script:

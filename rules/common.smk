@@ -9,8 +9,9 @@ from genrec.report.targets import metrics_files  # noqa: F401 (used by rules/rep
 
 def canonical(value):
     """Dicts with sorted keys, recursively. Snakemake compares params by their repr, so
-    a config file whose keys were merely reordered must not trigger a rerun: every
-    dict-valued param goes through this."""
+    a config file whose keys were merely reordered must not trigger a rerun: the
+    validated config is put in this form once, below, and every param slice built
+    from it is then independent of the key order in the user's files."""
     if isinstance(value, dict):
         return {k: canonical(value[k]) for k in sorted(value)}
     if isinstance(value, list):
@@ -139,3 +140,6 @@ def all_targets(config):
 
 if "workflow" in globals():  # included by the Snakefile (not when imported by pytest)
     validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
+    _canonical_config = canonical(config)
+    config.clear()
+    config.update(_canonical_config)

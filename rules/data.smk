@@ -16,7 +16,7 @@ rule synthetic_data:
         "../envs/data.yaml"
     threads: 1
     params:
-        synthetic=lambda wc: canonical(config["datasets"][wc.dataset]["synthetic"]),
+        synthetic=lambda wc: config["datasets"][wc.dataset]["synthetic"],
     script:
         "../workflow/scripts/data_synthetic.py"
 
@@ -41,6 +41,6 @@ rule prepare_data:
         "../envs/data.yaml"
     threads: 1
     params:
-        data=lambda wc: canonical(data_params(config, wc.dataset)),
+        data=lambda wc: data_params(config, wc.dataset),
     script:
         "../workflow/scripts/data_prepare.py"

@@ -19,6 +19,6 @@ rule embed_items:
     resources:
         gpu=lambda wc: config["resources"]["gpu"]["embed"],
     params:
-        embed=lambda wc: canonical(config["embed"]),
+        embed=lambda wc: config["embed"],
     script:
         "../workflow/scripts/embed_items.py"

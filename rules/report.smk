@@ -27,7 +27,7 @@ rule summarize_metrics:
         "../envs/data.yaml"
     params:
         ks=lambda wc: config["eval"]["ks"],
-        report=lambda wc: canonical(config["report"]),
+        report=lambda wc: config["report"],
     script:
         "../workflow/scripts/report_summary.py"
 

@@ -17,12 +17,10 @@ rule build_sft_datasets:
         "../envs/data.yaml"
     threads: 1
     params:
-        sft=lambda wc: canonical(
-            {
-                "tasks": config["sft"]["tasks"],
-                "max_valid_samples": config["sft"]["max_valid_samples"],
-            }
-        ),
+        sft=lambda wc: {
+            "tasks": config["sft"]["tasks"],
+            "max_valid_samples": config["sft"]["max_valid_samples"],
+        },
         seed=lambda wc: (
             config["seed"] if config["sft"]["seed"] is None else config["sft"]["seed"]
         ),
@@ -57,14 +55,12 @@ rule train_sft:
     resources:
         gpu=lambda wc: config["resources"]["gpu"]["sft"],
     params:
-        lm=lambda wc: canonical(config["lm"]),
-        sft=lambda wc: canonical(
-            {
-                k: v
-                for k, v in config["sft"].items()
-                if k not in ("tasks", "max_valid_samples", "seed")
-            }
-        ),
+        lm=lambda wc: config["lm"],
+        sft=lambda wc: {
+            k: v
+            for k, v in config["sft"].items()
+            if k not in ("tasks", "max_valid_samples", "seed")
+        },
         seed=lambda wc: (
             config["seed"] if config["sft"]["seed"] is None else config["sft"]["seed"]
         ),

@@ -37,7 +37,7 @@ rule build_sids:
             else 0
         ),
     params:
-        sid=lambda wc: canonical(sid_params(config, wc.method)),
+        sid=lambda wc: sid_params(config, wc.method),
     script:
         "../workflow/scripts/sid_build.py"
 

@@ -11,7 +11,6 @@ no rule without a software environment.
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import re
 import shutil
@@ -325,9 +324,9 @@ def test_snakemake_lint_reports_no_rule_without_environment(tmp_path):
     )
 
 
-@pytest.fixture(scope="module")
-def workflow_rules(tmp_path_factory) -> list:
-    """Rule objects of the whole workflow (every rules/*.smk), via Snakemake's API."""
+def _load_rules(wd: Path, configfile: Path | None = None) -> list:
+    """Rule objects of the workflow in ``wd`` via Snakemake's API; with ``configfile``,
+    that file replaces config/config.yaml (``--replace-workflow-config``)."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import (
         ConfigSettings,
@@ -336,11 +335,13 @@ def workflow_rules(tmp_path_factory) -> list:
         StorageSettings,
     )
 
-    wd = _workflow_with_every_rule_file(tmp_path_factory.mktemp("rules") / "repo")
+    config_settings = ConfigSettings()
+    if configfile is not None:
+        config_settings = ConfigSettings(configfiles=[configfile], replace_workflow_config=True)
     with SnakemakeApi(OutputSettings()) as api:
         wf = api.workflow(
             resource_settings=ResourceSettings(),
-            config_settings=ConfigSettings(),
+            config_settings=config_settings,
             storage_settings=StorageSettings(),
             snakefile=wd / "Snakefile",
             workdir=wd,
@@ -348,6 +349,12 @@ def workflow_rules(tmp_path_factory) -> list:
         with contextlib.redirect_stdout(io.StringIO()):
             wf.lint()  # parses the workflow; the rules are then in the store
         return list(wf._workflow_store.rules)
+
+
+@pytest.fixture(scope="module")
+def workflow_rules(tmp_path_factory) -> list:
+    """Rule objects of the whole workflow (every rules/*.smk), via Snakemake's API."""
+    return _load_rules(_workflow_with_every_rule_file(tmp_path_factory.mktemp("rules") / "repo"))
 
 
 def test_rules_name_an_existing_env_of_the_right_family(workflow_rules):
@@ -394,24 +401,21 @@ def _evaluated_params(rules, wildcards) -> dict:
     return out
 
 
-def test_rule_params_ignore_config_key_order(workflow_rules):
+def test_rule_params_ignore_config_key_order(tmp_path):
     """Snakemake reruns a job when repr(params) changes: reordering keys in a config file
-    must not rerun anything (every dict-valued param goes through canonical())."""
+    must not rerun anything (common.smk puts the validated config in canonical order)."""
     from types import SimpleNamespace
 
     wc = SimpleNamespace(dataset="demo", method="rqvae", stage="sft")
-    config = workflow_rules[0].workflow.globals["config"]
-    original = copy.deepcopy(config)
-    try:
-        before = _evaluated_params(workflow_rules, wc)
-        config.clear()
-        config.update(_reverse_keys(original))
-        after = _evaluated_params(workflow_rules, wc)
-        config["embed"]["batch_size"] += 1  # a real change must show (the check bites)
-        changed = _evaluated_params(workflow_rules, wc)
-    finally:
-        config.clear()
-        config.update(original)
+    wd = _workflow_with_every_rule_file(tmp_path / "repo")
+    config = yaml.safe_load((wd / "config" / "config.yaml").read_text())
+    reversed_file, changed_file = tmp_path / "reversed.yaml", tmp_path / "changed.yaml"
+    reversed_file.write_text(yaml.safe_dump(_reverse_keys(config), sort_keys=False))
+    config["embed"]["batch_size"] += 1  # a real change must show (the check bites)
+    changed_file.write_text(yaml.safe_dump(config, sort_keys=False))
+    before = _evaluated_params(_load_rules(wd), wc)
+    after = _evaluated_params(_load_rules(wd, reversed_file), wc)
+    changed = _evaluated_params(_load_rules(wd, changed_file), wc)
     assert len(before) > 20
     differing = sorted(k for k in before if before[k] != after[k])
     assert differing == [], f"params depend on config key order: {differing}"
