@@ -110,16 +110,16 @@ def test_rank_shards_gather_in_item_id_order(tiny_encoder, tmp_path):
     params = {"encoder": str(tiny_encoder), "batch_size": 2}
     for rank in range(2):
         embed_shard(tmp_path / "items.parquet", tmp_path / "shards", params, rank, 2)
-    gathered, _ = gather_shards(tmp_path / "shards", 2, 7)
+    gathered, _, peak = gather_shards(tmp_path / "shards", 2, 7)
     whole = embed_items(tmp_path / "items.parquet", tmp_path / "e.npy", tmp_path / "s.json", params)
     np.testing.assert_allclose(gathered, whole, atol=1e-6)
     with pytest.raises(RuntimeError, match="cover 7 of 8 items"):
         gather_shards(tmp_path / "shards", 2, 8)
     # the stats take the ranks' GPU peak (the launching process never used the GPU)
-    assert enc.shard_peak_gpu_memory(tmp_path / "shards", 2) is None  # CPU ranks
+    assert peak is None  # CPU ranks
     meta = tmp_path / "shards" / "shard_1.json"
     meta.write_text(json.dumps({**json.loads(meta.read_text()), "peak_gpu_memory_mb": 812.5}))
-    assert enc.shard_peak_gpu_memory(tmp_path / "shards", 2) == 812.5
+    assert gather_shards(tmp_path / "shards", 2, 7)[2] == 812.5
 
 
 def test_non_finite_embeddings_fail_naming_items(tiny_encoder, tmp_path, monkeypatch):

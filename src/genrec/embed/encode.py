@@ -162,16 +162,28 @@ def embed_shard(
     )
     shard_dir = Path(shard_dir)
     write_npy(emb, shard_dir / f"shard_{rank}.npy")
-    meta = {"start": start, "end": end, "truncated": n_trunc}
-    meta["peak_gpu_memory_mb"] = peak_gpu_memory_mb()
+    meta = {
+        "start": start,
+        "end": end,
+        "truncated": n_trunc,
+        "peak_gpu_memory_mb": peak_gpu_memory_mb(),
+    }
     write_json(meta, shard_dir / f"shard_{rank}.json")
     return shard_dir / f"shard_{rank}.npy"
 
 
-def gather_shards(shard_dir: str | Path, world_size: int, n_items: int) -> tuple[np.ndarray, int]:
-    """Concatenate the ranks' shards in item-id order; checks every row is covered once."""
+def gather_shards(
+    shard_dir: str | Path, world_size: int, n_items: int
+) -> tuple[np.ndarray, int, float | None]:
+    """Concatenate the ranks' shards in item-id order; checks every row is covered once.
+
+    Returns the embeddings, the number of truncated texts and the largest
+    ``peak_gpu_memory_mb`` of the ranks (None on CPU). The ranks run in ``accelerate
+    launch`` child processes, so the process that writes the stats never touched
+    the GPU itself.
+    """
     shard_dir = Path(shard_dir)
-    parts, truncated, expected = [], 0, 0
+    parts, truncated, expected, peaks = [], 0, 0, []
     for rank in range(world_size):
         meta = json.loads((shard_dir / f"shard_{rank}.json").read_text())
         if meta["start"] != expected:
@@ -181,24 +193,12 @@ def gather_shards(shard_dir: str | Path, world_size: int, n_items: int) -> tuple
             raise RuntimeError(f"embedding shard {rank} has {len(arr)} rows, expected more")
         parts.append(arr)
         truncated += meta["truncated"]
+        if meta.get("peak_gpu_memory_mb") is not None:
+            peaks.append(float(meta["peak_gpu_memory_mb"]))
         expected = meta["end"]
     if expected != n_items:
         raise RuntimeError(f"embedding shards cover {expected} of {n_items} items")
-    return np.concatenate(parts, axis=0), truncated
-
-
-def shard_peak_gpu_memory(shard_dir: str | Path, world_size: int) -> float | None:
-    """Largest ``peak_gpu_memory_mb`` the ranks wrote into their shard JSONs (None on CPU).
-
-    The ranks run in ``accelerate launch`` child processes, so the process that
-    writes the stats never touched the GPU itself.
-    """
-    peaks = []
-    for rank in range(world_size):
-        meta = json.loads((Path(shard_dir) / f"shard_{rank}.json").read_text())
-        if meta.get("peak_gpu_memory_mb") is not None:
-            peaks.append(float(meta["peak_gpu_memory_mb"]))
-    return max(peaks) if peaks else None
+    return np.concatenate(parts, axis=0), truncated, (max(peaks) if peaks else None)
 
 
 def check_finite(emb: np.ndarray, item_ids: np.ndarray, source: str) -> None:
@@ -240,8 +240,7 @@ def embed_items(
         else:
             device = pick_device(num_gpus)
             embed_shard(items_parquet, shard_dir, p, 0, 1, device)
-        emb, truncated = gather_shards(shard_dir, world_size, len(items))
-        peak = shard_peak_gpu_memory(shard_dir, world_size)
+        emb, truncated, peak = gather_shards(shard_dir, world_size, len(items))
     finally:
         shutil.rmtree(shard_dir, ignore_errors=True)
     seconds = time.perf_counter() - t0

@@ -21,7 +21,6 @@ first level only. Use it on the valid split (never tune on test).
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +29,6 @@ from tqdm.auto import tqdm
 from genrec.eval.generative import build_prompts, read_samples, read_sids
 from genrec.io import write_json
 from genrec.lm import encode_prompt, load_model_and_tokenizer
-
-log = logging.getLogger(__name__)
 
 
 def _level_nll(model, prompt_ids: list[int], target_ids: list[int]) -> list[float]:
@@ -67,28 +64,25 @@ def history_probe(
     true_prompts = build_prompts(df, sid_of, source=str(samples))
     other_prompts = build_prompts(shuffled, sid_of, source=str(samples))
     model, tokenizer = load_model_and_tokenizer(model_dir, device=device, dtype="float32")
-    sums: dict[int, list[float]] = {}
+    pairs: dict[int, list[tuple[float, float]]] = {}  # level -> (true, shuffled) NLLs
     for i, target in enumerate(tqdm(df["target"].astype(int), desc="probe", unit="sample")):
         if target not in tokens_of:
             raise ValueError(f"{samples}: row {i}: target item {target} has no SID")
         target_ids = tokenizer.convert_tokens_to_ids(list(tokens_of[target]))
         a = _level_nll(model, encode_prompt(tokenizer, true_prompts[i]), target_ids)
         b = _level_nll(model, encode_prompt(tokenizer, other_prompts[i]), target_ids)
-        for level, (x, y) in enumerate(zip(a, b, strict=True), start=1):
-            s = sums.setdefault(level, [0.0, 0.0, 0])
-            s[0] += x
-            s[1] += y
-            s[2] += 1
+        for level, pair in enumerate(zip(a, b, strict=True), start=1):
+            pairs.setdefault(level, []).append(pair)
     levels = []
-    for level in sorted(sums):
-        t, o, count = sums[level]
+    for level in sorted(pairs):
+        t, o = np.mean(pairs[level], axis=0)
         levels.append(
             {
                 "level": level,
-                "samples": count,
-                "nll_true": round(t / count, 4),
-                "nll_shuffled": round(o / count, 4),
-                "gap": round((o - t) / count, 4),
+                "samples": len(pairs[level]),
+                "nll_true": round(float(t), 4),
+                "nll_shuffled": round(float(o), 4),
+                "gap": round(float(o - t), 4),
             }
         )
     return {"model": str(model_dir), "samples": str(samples), "n": len(df), "levels": levels}

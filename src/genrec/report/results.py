@@ -10,8 +10,9 @@ Sections, each from the files named in it:
   popularity, SASRec, then SFT and SFT+RL for every SID method;
 * run time and memory per job, from the Snakemake ``benchmark:`` TSVs under
   ``{results}/{dataset}/benchmarks/`` (``s``, ``cpu_time``, ``max_rss`` in MB). Peak
-  GPU memory is ``peak_gpu_memory_mb`` from the job's JSON output (embed, SFT, RL and
-  evaluation record it on a GPU; ``n/a`` for CPU runs and jobs without it);
+  GPU memory is ``peak_gpu_memory_mb`` from the job's JSON output (embed, SID build,
+  SFT, RL, evaluation and SASRec record it on a GPU; ``n/a`` for CPU runs and jobs
+  without it);
 * decode speed against the upstream-style reference, from the JSON written by
   ``benchmarks/decode.py --json-out`` (skipped without ``--decode-bench``);
 * data set and SID statistics, from ``data/stats.json`` and ``sid/{method}/sid_stats.json``;
@@ -53,21 +54,25 @@ ENV_PACKAGES = ("torch", "transformers", "trl", "accelerate", "datasets", "snake
 
 
 # ------------------------------------------------------------------ helpers
-def fmt_float(value, digits: int = 4) -> str:
-    """``value`` with ``digits`` decimals; ``n/a`` for None / NaN / non-numbers."""
+def _number(value) -> float | None:
+    """``value`` as a float; None for None / NaN / non-numbers."""
     try:
         v = float(value)
     except (TypeError, ValueError):
-        return NA
-    return NA if math.isnan(v) else f"{v:.{digits}f}"
+        return None
+    return None if math.isnan(v) else v
+
+
+def fmt_float(value, digits: int = 4) -> str:
+    """``value`` with ``digits`` decimals; ``n/a`` for None / NaN / non-numbers."""
+    v = _number(value)
+    return NA if v is None else f"{v:.{digits}f}"
 
 
 def fmt_int(value) -> str:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return NA
-    return NA if math.isnan(v) else f"{int(round(v)):,}"
+    """``value`` rounded, with thousands separators; ``n/a`` as :func:`fmt_float`."""
+    v = _number(value)
+    return NA if v is None else f"{int(round(v)):,}"
 
 
 def _cell(value) -> str:

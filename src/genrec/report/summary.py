@@ -2,8 +2,9 @@
 
 The table has columns ``model, sid_method, label, n, invalid, top1_share, HR@K...,
 NDCG@K...`` (K ascending; ``top1_share``, the share of samples whose best prediction
-is the most common one, is 1.0 for popularity and empty when a metrics file lacks it). ``label`` is ``model`` for baselines and ``model (sid_method)`` for
-generative models; it names the curves in ``metrics.png`` and the HTML table rows.
+is the most common one, is 1.0 for popularity and empty when a metrics file lacks
+it). ``label`` is ``model`` for baselines and ``model (sid_method)`` for generative
+models; it names the curves in ``metrics.png`` and the HTML table rows.
 """
 
 from __future__ import annotations
