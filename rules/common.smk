@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 from genrec.config import dataset_data_config, validate_config
+from genrec.lm.base import resolve_base_model
 from genrec.report.targets import metrics_files  # noqa: F401 (used by rules/report.smk)
 
 
@@ -101,6 +102,19 @@ def sid_import_json(config):
     return path
 
 
+def base_model_source(config):
+    """The backbone's source file or directory (a known name resolves to the file its
+    installed package ships), so that a changed source reruns the conversion."""
+    source = resolve_base_model(config["lm"]["base_model"])
+    return {} if source is None else {"source": str(source.path)}
+
+
+def base_model_input(config):
+    """The converted backbone directory SFT starts from ({} for lm.base_model scratch)."""
+    source = resolve_base_model(config["lm"]["base_model"])
+    return {} if source is None else {"base_model": f"results/models/{source.name}"}
+
+
 def rl_reward_inputs(config, dataset):
     """Embeddings / SASRec files, only for the rewards that have a weight > 0."""
     weights = config["rl"]["rewards"]
@@ -115,8 +129,8 @@ def rl_reward_inputs(config, dataset):
 
 def all_targets(config):
     """The targets of the `all` rule -- per dataset the data stage, SIDs (with the
-    MiniOneRec export), SFT (and RL) models, the metrics table and the run-time plot
-    (which pull in the baselines and every evaluation)."""
+    MiniOneRec export), SFT (and RL) models, their valid-split scores, the metrics table
+    and the run-time plot (which pull in the baselines and every test evaluation)."""
     targets = data_targets(config)
     for ds in datasets(config):
         for m in sid_methods(config):
@@ -129,6 +143,9 @@ def all_targets(config):
             ]
             if rl_enabled(config):
                 targets.append(f"results/{ds}/rl/{m}/rl_log.json")
+            # valid-split scores (model selection, and SFT vs SFT+RL on data RL never saw)
+            stages = ["sft", "rl"] if rl_enabled(config) else ["sft"]
+            targets += [f"results/{ds}/eval/{m}/{s}/valid/metrics.json" for s in stages]
         targets += [
             f"results/{ds}/metrics.csv",
             f"results/{ds}/metrics.png",
@@ -140,6 +157,9 @@ def all_targets(config):
 
 if "workflow" in globals():  # included by the Snakefile (not when imported by pytest)
     validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
+    resolve_base_model(
+        config["lm"]["base_model"]
+    )  # a bad lm.base_model fails before any job
     _canonical_config = canonical(config)
     config.clear()
     config.update(_canonical_config)

@@ -1,4 +1,25 @@
-# SFT stage: the task mixture (datasets) and Trainer fine-tuning of the SID LM.
+# SFT stage: the pretrained backbone (once), the task mixture (datasets) and Trainer
+# fine-tuning of the SID LM.
+
+
+rule prepare_base_model:
+    input:
+        unpack(lambda wc: base_model_source(config)),
+    output:
+        model=directory("results/models/{base}"),
+    log:
+        "results/models/logs/prepare_base_model.{base}.log",
+    benchmark:
+        "results/models/benchmarks/prepare_base_model.{base}.tsv"
+    wildcard_constraints:
+        base="[^/]+",
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    params:
+        base_model=config["lm"]["base_model"],
+    script:
+        "../workflow/scripts/prepare_base_model.py"
 
 
 rule build_sft_datasets:
@@ -30,6 +51,7 @@ rule build_sft_datasets:
 
 rule train_sft:
     input:
+        unpack(lambda wc: base_model_input(config)),
         datasets="results/{dataset}/sft/{method}/datasets",
         sids="results/{dataset}/sid/{method}/sids.parquet",
     output:

@@ -93,3 +93,16 @@ def test_clear_errors(tmp_path):
     train.drop(columns=["target"]).to_parquet(tmp_path / "bad.parquet")
     with pytest.raises(ValueError, match=r"bad\.parquet.*target"):
         build_rl_dataset(tmp_path / "bad.parquet", tmp_path / "x", tmp_path / "y", {}, 0)
+
+
+def test_recent_selection_takes_the_latest_train_samples():
+    train, _, _, items, sids = _tables()
+    train["target_ts"] = [50, 10, 60, 20, 40, 30]
+    df = build_rl_rows(train, items, sids, {"sid_next": 3}, seed=0, selection="recent")
+    # the three latest targets: ts 60 (item 3), 50 (item 1), 40 (item 6), in train order
+    assert df["target"].tolist() == [1, 3, 6]
+    assert df["history"].tolist() == [[0], [2], [4, 5]]
+    with pytest.raises(ValueError, match="needs a target_ts column"):
+        build_rl_rows(train.drop(columns="target_ts"), items, sids, {"sid_next": 1}, 0, "recent")
+    with pytest.raises(ValueError, match="'random' or 'recent'"):
+        build_rl_rows(train, items, sids, {"sid_next": 1}, 0, "newest")

@@ -13,6 +13,7 @@ torch.set_num_threads(snakemake.threads)
 train_sft(
     datasets_dir=snakemake.input.datasets,
     sids_parquet=snakemake.input.sids,
+    base_model_dir=snakemake.input.get("base_model"),
     model_dir=snakemake.output.model,
     loss_json=snakemake.output.loss_json,
     loss_png=snakemake.output.loss_png,

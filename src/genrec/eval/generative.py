@@ -242,6 +242,12 @@ def finalize(
 ) -> dict:
     """Score merged predictions; write ``predictions.parquet`` and ``metrics.json``."""
     preds = np.asarray(df["predictions"].tolist(), dtype=np.int64)
+    if preds.size and (preds < 0).all():
+        raise ValueError(
+            f"{model_name} ({sid_method}, {split}): all {preds.size} predicted slots of "
+            f"{len(df)} samples are invalid SIDs; the model is broken (e.g. non-finite "
+            "weights), so no metrics are written"
+        )
     metrics = {
         "model": model_name,
         "sid_method": sid_method,

@@ -1,10 +1,11 @@
-"""Causal LMs over SID tokens: scratch Qwen2 or a local pretrained checkpoint.
+"""Causal LMs over SID tokens: scratch Qwen2 or a pretrained backbone.
 
 ``lm.base_model`` is either ``scratch`` (a Qwen2 config from ``lm.scratch`` and a
-byte-level BPE tokenizer trained here on the item texts and prompts) or the path
-of a local Hugging Face checkpoint directory (e.g. Qwen2.5-0.5B-Instruct). Either
-way every SID code token is added to the tokenizer and the embeddings grow to
-cover it.
+byte-level BPE tokenizer trained here on the item texts and prompts) or a
+pretrained backbone (a known name such as ``smollm2-135m``, a ``.gguf`` file or
+a local Hugging Face checkpoint directory), which the workflow first converts
+into a plain model directory (:mod:`genrec.lm.base`). Either way every SID code
+token is added to the tokenizer and the embeddings grow to cover it.
 """
 
 from __future__ import annotations
@@ -87,21 +88,29 @@ def _scratch_model(scratch: dict, tokenizer, seed: int):
 
 
 def build_model_and_tokenizer(
-    lm: dict, sids: pd.DataFrame, corpus: Iterable[str] | None = None, seed: int = 0
+    lm: dict,
+    sids: pd.DataFrame,
+    corpus: Iterable[str] | None = None,
+    seed: int = 0,
+    base_model_dir: str | Path | None = None,
 ):
     """The model to fine-tune and its tokenizer, with SID tokens added.
 
     ``lm`` is the config's ``lm`` section. For ``base_model: scratch`` the
     tokenizer is trained on ``corpus`` (item texts and prompts, without SID
     tokens) and a Qwen2 model is initialised with ``seed``; otherwise model and
-    tokenizer are loaded from the ``base_model`` directory (float32 weights) and
-    the embeddings are resized to the new vocabulary (new rows: mean of the
-    old ones). Returns ``(model, tokenizer, sid_ids)`` where ``sid_ids`` are the
-    token ids of all SID code tokens.
+    tokenizer are loaded from ``base_model_dir``, the converted backbone
+    (:func:`genrec.lm.base.convert_base_model`; a plain checkpoint directory
+    works too), with float32 weights, and the embeddings are resized to the new
+    vocabulary (new rows: mean of the old ones). EOS and pad ids stay those the
+    backbone pinned. Returns ``(model, tokenizer, sid_ids)`` where ``sid_ids``
+    are the token ids of all SID code tokens.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     base = lm["base_model"]
+    if base != "scratch" and base_model_dir is None:
+        base_model_dir = base  # a checkpoint directory used directly (library callers)
     if base == "scratch":
         if corpus is None:
             raise ValueError("lm.base_model 'scratch' needs a text corpus to train the tokenizer")
@@ -109,11 +118,11 @@ def build_model_and_tokenizer(
         sid_ids = add_sid_tokens(tokenizer, sids)
         model = _scratch_model(lm["scratch"], tokenizer, seed)
     else:
-        path = Path(base)
+        path = Path(base_model_dir)
         if not (path / "config.json").is_file():
             raise FileNotFoundError(
-                f"lm.base_model: {base!r} is neither 'scratch' nor a local checkpoint "
-                "directory with a config.json"
+                f"lm.base_model: {str(path)!r} is not a model directory with a config.json "
+                "(is the backbone converted? see genrec.lm.base)"
             )
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype="float32")
@@ -130,6 +139,7 @@ def build_model_and_tokenizer(
             max(rows, len(tokenizer)),
         )
         model.config.pad_token_id = tokenizer.pad_token_id
+        model.config.eos_token_id = tokenizer.eos_token_id
     tokenizer.padding_side = "left"
     return model, tokenizer, sid_ids
 

@@ -49,18 +49,34 @@ def _pick(n_available: int, size: int | None, rng: np.random.Generator, task: st
     return np.sort(rng.choice(n_available, size=size, replace=False))
 
 
+def _pick_recent(target_ts: np.ndarray, size: int | None) -> np.ndarray:
+    """Indices of the ``size`` samples with the latest target times (all when None), sorted."""
+    n = len(target_ts)
+    if size is None or size >= n:
+        return np.arange(n)
+    order = np.argsort(-np.asarray(target_ts), kind="stable")
+    return np.sort(order[:size])
+
+
 def build_rl_rows(
     train: pd.DataFrame,
     items: pd.DataFrame,
     sids: pd.DataFrame,
     sizes: Mapping[str, int | None],
     seed: int,
+    selection: str = "random",
 ) -> pd.DataFrame:
     """The prompt mixture as a DataFrame with columns :data:`COLUMNS`.
 
     ``sizes`` maps each task in :data:`RL_TASKS` to a row count (0 skips it,
     ``None`` takes every available row). Sampling is seeded by ``seed``.
+    ``selection`` ``recent`` gives the history tasks the train samples with the
+    latest ``target_ts`` instead of a random subset.
     """
+    if selection not in ("random", "recent"):
+        raise ValueError(f"rl.prompt_selection must be 'random' or 'recent', got {selection!r}")
+    if selection == "recent" and "target_ts" not in train.columns:
+        raise ValueError("rl.prompt_selection 'recent' needs a target_ts column in the train split")
     unknown = set(sizes) - set(RL_TASKS)
     if unknown:
         raise ValueError(f"unknown RL prompt task(s) {sorted(unknown)}; known: {list(RL_TASKS)}")
@@ -98,7 +114,12 @@ def build_rl_rows(
                     }
                 )
             continue
-        for k in _pick(len(tgt), size, rng, task):
+        picked = (
+            _pick_recent(train["target_ts"].to_numpy(), size)
+            if selection == "recent"
+            else _pick(len(tgt), size, rng, task)
+        )
+        for k in picked:
             h = hist[k]
             if task == "sid_next":
                 text = prompts.sid_next([sid_of[i] for i in h])
@@ -121,14 +142,18 @@ def build_rl_dataset(
     sids_parquet: str | Path,
     sizes: Mapping[str, int | None],
     seed: int,
+    selection: str = "random",
 ):
     """Read the train split, items and SIDs; return the mixture as a ``datasets.Dataset``."""
     from datasets import Dataset, Features, List, Value
 
-    train = _read(train_parquet, ["user_id", "history", "target"])
+    train = _read(
+        train_parquet,
+        ["user_id", "history", "target"] + (["target_ts"] if selection == "recent" else []),
+    )
     items = _read(items_parquet, ["item_id", "title"])
     sids = _read(sids_parquet, ["item_id", "sid"])
-    df = build_rl_rows(train, items, sids, sizes, seed)
+    df = build_rl_rows(train, items, sids, sizes, seed, selection)
     counts = df["task"].value_counts().to_dict()
     log.info("RL prompts from %s: %d rows %s", train_parquet, len(df), counts)
     features = Features(

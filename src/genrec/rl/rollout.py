@@ -32,6 +32,10 @@ from genrec.lm import encode_prompt
 log = logging.getLogger(__name__)
 
 
+class RolloutCollapsed(RuntimeError):
+    """A rollout batch without a single valid SID: the policy is broken."""
+
+
 class ConstrainedRollout:
     """``rollout_func`` producing G valid SIDs per prompt (see the module doc)."""
 
@@ -144,6 +148,12 @@ class ConstrainedRollout:
         self.calls += 1
         n_invalid = sum(1 for i in items if i < 0)
         self.invalid += n_invalid
+        if n_invalid == len(items):
+            raise RolloutCollapsed(
+                f"every one of the {len(items)} rollout completions is an invalid SID, e.g. "
+                f"{self.tokenizer.convert_ids_to_tokens(completions[0])}: the policy is broken "
+                "(non-finite weights or logits); stopping before a model is written"
+            )
         if n_invalid:
             bad = next(c for c, i in zip(completions, items, strict=True) if i < 0)
             log.warning(

@@ -227,12 +227,12 @@ def _train(
     resume,
 ) -> None:
     import pandas as pd
-    from trl import GRPOTrainer
 
     from genrec.lm import load_model_and_tokenizer, sid_token_ids
     from genrec.rl.dataset import build_rl_dataset
     from genrec.rl.rewards import make_reward_funcs
     from genrec.rl.rollout import ConstrainedRollout
+    from genrec.rl.trainer import DivergenceGuard, SafeGRPOTrainer
 
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     seed = int(params["seed"])
@@ -243,7 +243,9 @@ def _train(
     item_tokens = sid_token_ids(tokenizer, sids_df)
     n_items = len(pd.read_parquet(items, columns=["item_id"]))
 
-    dataset = build_rl_dataset(train, items, sids, params["prompts"], seed)
+    dataset = build_rl_dataset(
+        train, items, sids, params["prompts"], seed, params.get("prompt_selection", "random")
+    )
     weights = params["rewards"]
     emb = _load_embeddings(embeddings, n_items) if weights.get("semantic", 0) else None
     scorer = (
@@ -296,13 +298,14 @@ def _train(
             )
         return
 
-    trainer = GRPOTrainer(
+    trainer = SafeGRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
         rollout_func=rollout,
+        callbacks=[DivergenceGuard("GRPO")],
     )
     log.info(
         "GRPO: %d prompts, G=%d, rollout=%s, rewards %s, device %s",

@@ -47,14 +47,26 @@ def _hash_path(h, path: Path) -> None:
 
 
 def fingerprint(
-    datasets_dir: str | Path, sids_parquet: str | Path, lm: dict, sft: dict, seed: int
+    datasets_dir: str | Path,
+    sids_parquet: str | Path,
+    lm: dict,
+    sft: dict,
+    seed: int,
+    base_model_dir: str | Path | None = None,
 ) -> str:
-    """Hash of everything that determines the training run (inputs' bytes and config)."""
+    """Hash of everything that determines the training run (inputs' bytes and config).
+
+    A converted backbone counts through its ``genrec_base_model.json`` (which
+    holds the source's SHA-256), not through its weights.
+    """
     h = hashlib.sha256()
     cfg = {k: v for k, v in sft.items() if k != "keep_checkpoints"}
     h.update(json.dumps({"lm": lm, "sft": cfg, "seed": seed}, sort_keys=True).encode())
     _hash_path(h, Path(datasets_dir))
     _hash_path(h, Path(sids_parquet))
+    if base_model_dir is not None:
+        meta = Path(base_model_dir) / "genrec_base_model.json"
+        _hash_path(h, meta if meta.is_file() else Path(base_model_dir) / "config.json")
     return h.hexdigest()
 
 
@@ -76,6 +88,7 @@ def prepare_checkpoint_dir(
     lm: dict,
     sft: dict,
     seed: int,
+    base_model_dir: str | Path | None = None,
 ) -> Path:
     """Make ``checkpoint_dir`` hold the initial model for this config; return its ``init`` dir.
 
@@ -86,7 +99,7 @@ def prepare_checkpoint_dir(
     from datasets import load_from_disk
 
     ckpt = Path(checkpoint_dir)
-    fp = fingerprint(datasets_dir, sids_parquet, lm, sft, seed)
+    fp = fingerprint(datasets_dir, sids_parquet, lm, sft, seed, base_model_dir)
     fp_file = ckpt / FINGERPRINT
     init = ckpt / INIT_DIR
     if (
@@ -105,7 +118,7 @@ def prepare_checkpoint_dir(
     corpus = (
         strip_sid_tokens(f"{p}{r}") for p, r in zip(train["prompt"], train["response"], strict=True)
     )
-    model, tokenizer, sid_ids = build_model_and_tokenizer(lm, sids, corpus, seed)
+    model, tokenizer, sid_ids = build_model_and_tokenizer(lm, sids, corpus, seed, base_model_dir)
     with atomic_path(init, directory=True) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
@@ -244,6 +257,7 @@ def _train_in_process(
     seed: int,
     use_gpu: bool = False,
     callbacks: Sequence = (),
+    base_model_dir: Path | None = None,
 ) -> dict:
     from datasets import load_from_disk
     from transformers import (
@@ -259,7 +273,9 @@ def _train_in_process(
 
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
-        init = prepare_checkpoint_dir(datasets_dir, sids_parquet, checkpoint_dir, lm, sft, seed)
+        init = prepare_checkpoint_dir(
+            datasets_dir, sids_parquet, checkpoint_dir, lm, sft, seed, base_model_dir
+        )
     else:  # the launching process prepared it
         init = checkpoint_dir / INIT_DIR
         if not init.is_dir():
@@ -353,10 +369,12 @@ def train_sft(
     seed: int,
     num_gpus: int = 0,
     callbacks: Sequence = (),
+    base_model_dir: str | Path | None = None,
 ) -> dict:
     """Fine-tune the LM on the SFT datasets; write the model, ``loss.json`` and ``loss.png``.
 
     ``datasets_dir`` is :func:`genrec.sft.dataset.build_sft_datasets`' output,
+    ``base_model_dir`` the converted backbone (None for ``lm.base_model: scratch``),
     ``lm``/``sft`` the config sections, ``num_gpus`` the rule's GPU count (> 1:
     one DDP rank per GPU through ``accelerate launch``). ``callbacks`` are
     extra ``TrainerCallback`` objects (single-process runs only). Returns the
@@ -376,7 +394,13 @@ def train_sft(
         if callbacks:
             raise ValueError("callbacks cannot cross `accelerate launch`")
         prepare_checkpoint_dir(
-            paths["datasets_dir"], paths["sids_parquet"], paths["checkpoint_dir"], lm, sft, seed
+            paths["datasets_dir"],
+            paths["sids_parquet"],
+            paths["checkpoint_dir"],
+            lm,
+            sft,
+            seed,
+            base_model_dir,
         )
         args_file = paths["checkpoint_dir"] / "launch_args.json"
         write_json(
@@ -386,7 +410,13 @@ def train_sft(
         launch("genrec.sft.train", ["--args", str(args_file)], num_gpus, mixed_precision=mixed)
         return json.loads(paths["loss_json"].read_text())
     return _train_in_process(
-        **paths, lm=lm, sft=sft, seed=seed, use_gpu=num_gpus > 0, callbacks=callbacks
+        **paths,
+        lm=lm,
+        sft=sft,
+        seed=seed,
+        use_gpu=num_gpus > 0,
+        callbacks=callbacks,
+        base_model_dir=None if base_model_dir is None else Path(base_model_dir),
     )
 
 

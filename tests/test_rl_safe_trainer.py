@@ -1,0 +1,180 @@
+"""GRPO scoring without fully masked attention rows, and the divergence guards."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from genrec.rl.trainer import (
+    DivergenceGuard,
+    SafeGRPOTrainer,
+    TrainingDiverged,
+    leading_pads,
+    rotate_left,
+)
+
+
+def _tiny_model(attn: str):
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from trl.trainer.utils import add_fused_lm_head
+
+    torch.manual_seed(0)
+    cfg = Qwen2Config(
+        vocab_size=64,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=64,
+        attn_implementation=attn,
+    )
+    model = Qwen2ForCausalLM(cfg)
+    add_fused_lm_head(model, outputs=("log_probs", "entropy"))
+    return model
+
+
+def _bare_trainer():
+    """A SafeGRPOTrainer shell with just what the scoring method reads."""
+    trainer = object.__new__(SafeGRPOTrainer)
+    trainer.accelerator = SimpleNamespace(autocast=_no_autocast, is_main_process=True)
+    return trainer
+
+
+class _no_autocast:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _batch():
+    """Left-padded prompts (lengths 5, 3, 7) + right-padded completions (3, 2, 3 tokens)."""
+    g = torch.Generator().manual_seed(1)
+    prompt = torch.randint(3, 64, (3, 7), generator=g)
+    pmask = torch.ones(3, 7, dtype=torch.long)
+    pmask[0, :2] = 0
+    pmask[1, :4] = 0
+    comp = torch.randint(3, 64, (3, 3), generator=g)
+    cmask = torch.ones(3, 3, dtype=torch.long)
+    cmask[1, 2] = 0
+    ids = torch.cat([prompt, comp], 1).masked_fill(torch.cat([pmask, cmask], 1) == 0, 0)
+    return ids, torch.cat([pmask, cmask], 1), 3
+
+
+def test_rotation_helpers():
+    mask = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 0], [0, 1, 1, 1]])
+    assert leading_pads(mask).tolist() == [2, 0, 1]
+    x = torch.tensor([[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]])
+    assert rotate_left(x, leading_pads(mask)).tolist() == [
+        [3, 4, 1, 2],
+        [5, 6, 7, 8],
+        [10, 11, 12, 9],
+    ]
+
+
+def test_scoring_sees_no_leading_pad_and_matches_trl_layout():
+    """Same completion log-probs and entropies as trl's own left-padded pass (eager
+    attention, where masked rows are finite), while the model only ever receives rows
+    whose first position is a real token: no query without a key to attend to."""
+    model = _tiny_model("eager")
+    model.eval()
+    ids, mask, keep = _batch()
+    trainer = _bare_trainer()
+    seen = []
+    hook = model.model.register_forward_pre_hook(
+        lambda mod, args, kwargs: seen.append(kwargs["attention_mask"].clone()), with_kwargs=True
+    )
+    with torch.no_grad():
+        safe_lp, safe_ent, _ = trainer._get_per_token_logps_and_entropies(
+            model, ids, mask, keep, compute_entropy=True
+        )
+    hook.remove()
+    assert seen and all(int(leading_pads(m).max()) == 0 for m in seen)
+    with torch.no_grad():
+        ref_lp, ref_ent, _ = super(SafeGRPOTrainer, trainer)._get_per_token_logps_and_entropies(
+            model, ids, mask, keep, compute_entropy=True
+        )
+    assert safe_lp.shape == ref_lp.shape == (3, keep)
+    real = mask[:, -keep:].bool()
+    torch.testing.assert_close(safe_lp[real], ref_lp[real], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(safe_ent[real], ref_ent[real], atol=1e-5, rtol=1e-5)
+
+
+def test_scoring_gradients_are_finite_with_sdpa():
+    model = _tiny_model("sdpa")
+    ids, mask, keep = _batch()
+    lp, _, _ = _bare_trainer()._get_per_token_logps_and_entropies(model, ids, mask, keep)
+    (lp * mask[:, -keep:]).sum().backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_divergence_guard_stops_on_non_finite_gradient_and_loss():
+    model = _tiny_model("sdpa")
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    guard = DivergenceGuard("GRPO")
+    state = SimpleNamespace(global_step=4)
+    guard.on_pre_optimizer_step(None, state, None, model=model)  # finite: passes
+    next(model.parameters()).grad[0, 0] = math.nan
+    with pytest.raises(TrainingDiverged, match="GRPO diverged at step 5: the gradient norm is nan"):
+        guard.on_pre_optimizer_step(None, state, None, model=model)
+    guard.on_log(None, state, None, logs={"loss": 0.3, "grad_norm": 1.0, "note": "x"})
+    with pytest.raises(TrainingDiverged, match="logged grad_norm = inf"):
+        guard.on_log(None, state, None, logs={"loss": 0.3, "grad_norm": math.inf})
+
+
+def test_evaluation_of_a_model_with_only_invalid_predictions_fails(tmp_path):
+    from genrec.eval.generative import finalize
+
+    df = pd.DataFrame(
+        {
+            "user_id": [0, 1],
+            "target": [3, 4],
+            "predictions": [[-1, -1], [-1, -1]],
+            "predicted_sids": [["", ""], ["", ""]],
+        }
+    )
+    with pytest.raises(ValueError, match="all 4 predicted slots of 2 samples are invalid"):
+        finalize(df, [1, 2], tmp_path / "p.parquet", tmp_path / "m.json", "rl", "rqvae", "test", 2)
+    assert not list(tmp_path.iterdir())
+    df.loc[0, "predictions"] = [3, -1]
+    metrics = finalize(
+        df, [1, 2], tmp_path / "p.parquet", tmp_path / "m.json", "rl", "rqvae", "test", 2
+    )
+    assert metrics["invalid"] == 3 and np.isclose(metrics["HR@1"], 0.5)
+
+
+def _grads_finite(model) -> bool:
+    return all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+@pytest.mark.gpu
+def test_cuda_sdpa_left_padding_nan_and_the_fix(capsys):
+    """On CUDA, trl's left-padded scoring under SDPA with bf16 autocast is where GRPO's
+    gradients went NaN; the right-aligned scoring keeps them finite on the same batch."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    ids, mask, keep = (t.cuda() if torch.is_tensor(t) else t for t in _batch())
+    trainer = _bare_trainer()
+    trainer.accelerator = SimpleNamespace(
+        autocast=lambda: torch.autocast("cuda", dtype=torch.bfloat16), is_main_process=True
+    )
+    results = {}
+    for name, method in (
+        ("trl left-padded", super(SafeGRPOTrainer, trainer)._get_per_token_logps_and_entropies),
+        ("right-aligned", trainer._get_per_token_logps_and_entropies),
+    ):
+        model = _tiny_model("sdpa").cuda()
+        lp, _, _ = method(model, ids, mask, keep)
+        (lp * mask[:, -keep:]).sum().backward()
+        results[name] = _grads_finite(model)
+    with capsys.disabled():
+        print(f"\nCUDA SDPA, bf16 autocast: gradients finite {results}")
+    assert results["right-aligned"]
