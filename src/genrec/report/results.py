@@ -7,9 +7,15 @@ Sections, each from the files named in it:
 
 * quality: HR@K / NDCG@K and invalid predictions per model, from
   ``{results}/{dataset}/metrics.csv`` (``genrec.report.summary``); rows in the order
-  popularity, SASRec, then SFT and SFT+RL for every SID method;
+  popularity, SASRec, then SFT and SFT+RL for every SID method; each generative
+  model's HR@10 / NDCG@10 as a multiple of SASRec's;
+* SFT vs SFT+RL on the valid and test splits, from ``eval/<method>/<stage>[/valid]/metrics.json``;
+* training facts (steps, losses, gradient norms, invalid rollouts), from
+  ``sft/<method>/loss.json`` and ``rl/<method>/rl_log.json``;
+* the converted pretrained backbone, from ``{results}/models/*/genrec_base_model.json``;
 * run time and memory per job, from the Snakemake ``benchmark:`` TSVs under
-  ``{results}/{dataset}/benchmarks/`` (``s``, ``cpu_time``, ``max_rss`` in MB). Peak
+  ``{results}/{dataset}/benchmarks/`` and ``{results}/models/benchmarks/`` (``s``,
+  ``cpu_time``, ``max_rss`` in MB). Peak
   GPU memory is ``peak_gpu_memory_mb`` from the job's JSON output (embed, SID build,
   SFT, RL, evaluation and SASRec record it on a GPU; ``n/a`` for CPU runs and jobs
   without it);
@@ -47,8 +53,11 @@ NA = "n/a"
 MODEL_NAMES = {"popularity": "Popularity", "sasrec": "SASRec", "sft": "SFT", "rl": "SFT+RL"}
 BASELINE_ORDER = ("popularity", "sasrec")
 STAGE_ORDER = ("sft", "rl")
-JOB_STAGE_ORDER = ("data", "embed", "sid", "sft", "baselines", "rl", "evaluate", "report")
+JOB_STAGE_ORDER = (
+    "data", "embed", "sid", "models", "sft", "baselines", "rl", "evaluate", "report"
+)  # fmt: skip
 GPU_MEMORY_KEY = "peak_gpu_memory_mb"
+TARGET_RATIO = 1.2  # the project's quality target: generative >= 1.2x SASRec
 DECODE_META_KEYS = "model_shape device dtype n_items levels codes torch threads".split()
 ENV_PACKAGES = ("torch", "transformers", "trl", "accelerate", "datasets", "snakemake", "genrec")
 
@@ -179,6 +188,153 @@ def quality_section(table: pd.DataFrame, ks: Sequence[int] | None = None) -> str
     )
 
 
+def versus_sasrec_section(table: pd.DataFrame, k: int = 10) -> str:
+    """Each generative model's HR@k and NDCG@k as a multiple of SASRec's (same run)."""
+    rows = ordered_rows(table)
+    sasrec = [r for r in rows if r["model"] == "sasrec" and not r["sid_method"]]
+    if k not in metric_ks(table):
+        return f"_No HR@{k} / NDCG@{k} in the metrics table._"
+    if not sasrec:
+        return "_No SASRec row in the metrics table._"
+    base = sasrec[0]
+    out = []
+    for r in rows:
+        if r["model"] in STAGE_ORDER:
+            ratio = [
+                _number(r[f"{m}@{k}"]) / _number(base[f"{m}@{k}"])
+                if _number(base[f"{m}@{k}"])
+                else None
+                for m in ("HR", "NDCG")
+            ]
+            out.append(
+                [MODEL_NAMES[r["model"]], r["sid_method"] or "-"]
+                + [fmt_float(r[f"HR@{k}"]), fmt_float(r[f"NDCG@{k}"])]
+                + [NA if x is None else f"{x:.3f}x" for x in ratio]
+            )
+    header = ["Model", "SID method", f"HR@{k}", f"NDCG@{k}", f"HR@{k} / SASRec"]
+    header.append(f"NDCG@{k} / SASRec")
+    return (
+        f"Test split, from the same `metrics.csv`: SASRec has HR@{k} "
+        f"{fmt_float(base[f'HR@{k}'])} and NDCG@{k} {fmt_float(base[f'NDCG@{k}'])}.\n\n"
+        + md_table(header, out, "llrrrr")
+        + f"\n\nAt {TARGET_RATIO}x SASRec a model would need HR@{k} >= "
+        f"{TARGET_RATIO * _number(base[f'HR@{k}']):.4f} and NDCG@{k} >= "
+        f"{TARGET_RATIO * _number(base[f'NDCG@{k}']):.4f}."
+    )
+
+
+def valid_section(results: Path, methods: Sequence[str], k: int = 10) -> str:
+    """SFT vs SFT+RL on the valid and the test split (``eval/<m>/<stage>[/valid]/metrics.json``)."""
+    rows = []
+    for m in methods:
+        got = {}
+        for stage in STAGE_ORDER:
+            for split, path in (
+                ("valid", results / "eval" / m / stage / "valid" / "metrics.json"),
+                ("test", results / "eval" / m / stage / "metrics.json"),
+            ):
+                if path.is_file():
+                    got[stage, split] = _read_json(path)
+        if not got:
+            continue
+        for stage in STAGE_ORDER:
+            cells = [MODEL_NAMES[stage], m]
+            for split in ("valid", "test"):
+                d = got.get((stage, split), {})
+                cells += [fmt_float(d.get(f"HR@{k}")), fmt_float(d.get(f"NDCG@{k}"))]
+            rows.append(cells)
+        delta = ["SFT+RL - SFT", m]
+        for split in ("valid", "test"):
+            for metric in ("HR", "NDCG"):
+                a = _number(got.get(("rl", split), {}).get(f"{metric}@{k}"))
+                b = _number(got.get(("sft", split), {}).get(f"{metric}@{k}"))
+                delta.append(NA if a is None or b is None else f"{a - b:+.4f}")
+        rows.append(delta)
+    if not rows:
+        return "_No generative evaluations found._"
+    header = ["Model", "SID method", f"valid HR@{k}", f"valid NDCG@{k}"]
+    header += [f"test HR@{k}", f"test NDCG@{k}"]
+    return (
+        "From `eval/<method>/<stage>/valid/metrics.json` and `eval/<method>/<stage>/metrics.json`"
+        " (RL trains on train-split prompts only, so both splits are unseen by it).\n\n"
+        + md_table(header, rows, "llrrrr")
+    )
+
+
+def backbone_section(results_dir: Path) -> str:
+    """Converted pretrained backbones (``models/<name>/genrec_base_model.json``)."""
+    metas = sorted(Path(results_dir).glob("models/*/genrec_base_model.json"))
+    if not metas:
+        return "_No pretrained backbone under `models/` (the LM was trained from scratch)._"
+    rows = []
+    for path in metas:
+        d = _read_json(path)
+        rows.append(
+            [
+                d.get("name", path.parent.name),
+                str(d.get("source", NA)),
+                d.get("architecture", NA),
+                fmt_int(d.get("parameters")),
+                f"{d.get('eos_token', NA)} ({d.get('eos_token_id', NA)})",
+                f"{d.get('pad_token', NA)} ({d.get('pad_token_id', NA)})",
+                f"`{str(d.get('sha256', NA))[:16]}`",
+            ]
+        )
+    header = ["name", "source", "architecture", "parameters", "EOS", "pad", "SHA-256 (source)"]
+    return f"From `{Path(results_dir) / 'models'}/*/{metas[0].name}`.\n\n" + md_table(
+        header, rows, "lllrlll"
+    )
+
+
+def _grad_norms(history: Sequence[Mapping]) -> list:
+    return [h["grad_norm"] for h in history if "grad_norm" in h]
+
+
+def training_section(results: Path, methods: Sequence[str]) -> str:
+    """SFT and RL run facts: steps, losses, gradient norms, invalid rollouts."""
+    rows = []
+    for m in methods:
+        sft = results / "sft" / m / "loss.json"
+        if sft.is_file():
+            d = _read_json(sft)
+            valid = [e.get("loss") for e in d.get("valid", [])]
+            rows.append(
+                [
+                    "SFT",
+                    m,
+                    f"{fmt_int(d.get('global_step'))} of {fmt_int(d.get('max_steps'))}",
+                    fmt_float(d.get("train_runtime_s"), 1),
+                    f"best valid loss {fmt_float(d.get('best_eval_loss'))}; "
+                    f"last {fmt_float(valid[-1] if valid else None)}; "
+                    f"stopped early: {'yes' if d.get('stopped_early') else 'no'}",
+                ]
+            )
+        rl = results / "rl" / m / "rl_log.json"
+        if rl.is_file():
+            d = _read_json(rl)
+            norms = [_number(g) for g in _grad_norms(d.get("log_history", []))]
+            bad = sum(1 for g in norms if g is None)
+            finite = [g for g in norms if g is not None]
+            span = f"{min(finite):.3g}-{max(finite):.3g}" if finite else NA
+            rows.append(
+                [
+                    "SFT+RL",
+                    m,
+                    fmt_int(d.get("global_step")),
+                    fmt_float(d.get("train_runtime"), 1),
+                    f"{d.get('rollout', NA)} rollouts, G={d.get('num_generations', NA)}; "
+                    f"invalid completions {fmt_int(d.get('invalid_completions'))}; "
+                    f"logged grad norms {span} ({bad} non-finite)",
+                ]
+            )
+    if not rows:
+        return "_No training summaries found._"
+    header = ["stage", "SID method", "steps", "train time (s)", "facts"]
+    return "From `sft/<method>/loss.json` and `rl/<method>/rl_log.json`.\n\n" + md_table(
+        header, rows, "llrrl"
+    )
+
+
 # ------------------------------------------------------------------ (b) run time
 def split_job(job: str) -> tuple[str, str]:
     """``"sft/train_sft.rqvae"`` -> ``("train_sft", "rqvae")``; wildcards joined by ', '."""
@@ -225,6 +381,12 @@ def runtime_section(results: Path) -> str:
     if not bench.is_dir():
         return _missing(bench)
     table = collect_benchmarks(bench)
+    shared = results.parent / "models" / "benchmarks"  # the backbone conversion, shared
+    if shared.is_dir():
+        extra = collect_benchmarks(shared)
+        extra["job"] = "models/" + extra["job"]
+        extra["stage"] = "models"
+        table = pd.concat([extra, table], ignore_index=True) if not table.empty else extra
     if table.empty:
         return f"_No benchmark files under `{bench}`._"
     rank = {s: i for i, s in enumerate(JOB_STAGE_ORDER)}
@@ -441,6 +603,14 @@ def render_page(
         "below is read from the files named in its section.",
         "## Recommendation quality",
         quality_section(table),
+        "## Against SASRec",
+        versus_sasrec_section(table),
+        "## SFT and SFT+RL on the valid and the test split",
+        valid_section(results, methods),
+        "## Training",
+        training_section(results, methods),
+        "## Pretrained backbone",
+        backbone_section(Path(results_dir)),
         "## Data set",
         data_section(results / "data" / "stats.json"),
         "## Semantic IDs",
