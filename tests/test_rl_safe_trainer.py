@@ -144,7 +144,7 @@ def test_evaluation_of_a_model_with_only_invalid_predictions_fails(tmp_path):
     with pytest.raises(ValueError, match="all 4 predicted slots of 2 samples are invalid"):
         finalize(df, [1, 2], tmp_path / "p.parquet", tmp_path / "m.json", "rl", "rqvae", "test", 2)
     assert not list(tmp_path.iterdir())
-    df.loc[0, "predictions"] = [3, -1]
+    df["predictions"] = [[3, -1], [-1, -1]]
     metrics = finalize(
         df, [1, 2], tmp_path / "p.parquet", tmp_path / "m.json", "rl", "rqvae", "test", 2
     )

@@ -231,3 +231,35 @@ def test_grpo_on_gpus(demo, tmp_path, num_gpus):
     assert len(steps) == 2 and all(np.isfinite(h["rewards/rule/mean"]) for h in steps)
     before, after = _weights(demo.root / "sft"), _weights(out / "model")
     assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_broken_policy_stops_grpo_before_any_model_is_written(demo, tmp_path):
+    """An SFT model with non-finite weights yields no valid SID: the RL job fails with a
+    clear error instead of training on garbage and saving a model that predicts nothing."""
+    from transformers import AutoModelForCausalLM
+
+    from genrec.rl.rollout import RolloutCollapsed
+
+    broken = tmp_path / "broken_sft"
+    model = AutoModelForCausalLM.from_pretrained(demo.root / "sft")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(float("nan"))
+    model.save_pretrained(broken)
+    demo.tokenizer.save_pretrained(broken)
+    out = tmp_path / "run"
+    from genrec.rl.train import train_grpo
+
+    with pytest.raises(RolloutCollapsed, match="every one of the 8 rollout completions is an invalid SID"):
+        train_grpo(
+            broken,
+            demo.root / "train.parquet",
+            demo.root / "items.parquet",
+            demo.root / "sids.parquet",
+            out / "model",
+            out / "rl_log.json",
+            out / "rl_curves.png",
+            _params(rewards={"rule": 1.0}),
+            checkpoint_dir=out / "ckpt",
+        )
+    assert not (out / "model").exists() and not (out / "rl_log.json").exists()
