@@ -71,6 +71,10 @@ rule import_sids:
                 if config["sid"]["seed"] is None
                 else config["sid"]["seed"]
             ),
+            "import": {
+                "keys": config["sid"]["import"]["keys"],
+                "id_map": config["sid"]["import"]["id_map"],
+            },
         },
     script:
         "../workflow/scripts/sid_import.py"

@@ -157,3 +157,26 @@ def test_every_shipped_config_is_valid(repo_root, schema, path):
     cfg = yaml.safe_load((repo_root / "config" / path).read_text())
     validate_config(cfg, schema)
     assert cfg["datasets"], path
+
+
+def test_unquoted_yaml_years_and_dates_are_accepted(schema):
+    """`format: 2018` and `start: 2017-07-01` unquoted (YAML reads an int and a date)."""
+    text = """
+datasets:
+  x: {reviews: r.json, meta: m.json, format: 2023}
+data:
+  format: 2018
+  time_window: {start: 2017-07-01, end: 2018-11-01 12:30:00}
+"""
+    cfg = validate_config(yaml.safe_load(text), schema)
+    assert cfg["data"]["format"] == "2018" and cfg["datasets"]["x"]["format"] == "2023"
+    assert cfg["data"]["time_window"]["start"] == "2017-07-01"
+    assert cfg["data"]["time_window"]["end"] == "2018-11-01 12:30:00"
+
+
+def test_every_schema_error_is_listed(schema):
+    cfg = {"datasets": {"x": {"reviews": "r", "meta": "m"}}, "data": {"user_k": 0, "item_k": -1}}
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg, schema)
+    msg = str(err.value)
+    assert "'data.user_k'" in msg and "'data.item_k'" in msg and "also:" in msg

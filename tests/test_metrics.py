@@ -58,3 +58,16 @@ def test_top1_concentration_flags_a_history_blind_model():
     assert top1_concentration([[-1, -1]] * 3) == {"top1_distinct": 0, "top1_share": 0.0}
     with pytest.raises(ValueError, match="no samples"):
         top1_concentration(np.zeros((0, 3), dtype=np.int64))
+
+
+def test_repeated_items_become_invalid_slots_and_are_not_scored_twice():
+    from genrec.eval.metrics import drop_repeats, ranking_metrics
+
+    preds = np.array([[5, 35, 29, 21, 30, 28, -1, 28, 29, 21], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]])
+    clean, invalid, repeats = drop_repeats(preds)
+    assert clean[0].tolist() == [5, 35, 29, 21, 30, 28, -1, -1, -1, -1]
+    assert clean[1].tolist() == preds[1].tolist()
+    assert (invalid, repeats) == (4, 3)
+    assert preds[0, 7] == 28  # the input is not modified
+    # a target found only at a repeated slot is a miss
+    assert ranking_metrics(clean, np.array([99, 1]), ks=[10])["HR@10"] == 0.5

@@ -129,7 +129,6 @@ def _params(**over):
         "temperature": 1.0,
         "per_device_batch_size": 8,
         "gradient_accumulation_steps": 1,
-        "max_prompt_length": 256,
         "prompts": {"sid_next": 8, "title_to_sid": 4, "title_history_to_sid": 4},
         "rewards": {"rule": 1.0, "ranking": 1.0, "semantic": 0.5, "cf": 0.5},
         "save_steps": 1,
@@ -250,7 +249,9 @@ def test_broken_policy_stops_grpo_before_any_model_is_written(demo, tmp_path):
     out = tmp_path / "run"
     from genrec.rl.train import train_grpo
 
-    with pytest.raises(RolloutCollapsed, match="every one of the 8 rollout completions is an invalid SID"):
+    with pytest.raises(
+        RolloutCollapsed, match="every one of the 8 rollout completions is an invalid SID"
+    ):
         train_grpo(
             broken,
             demo.root / "train.parquet",
@@ -263,3 +264,34 @@ def test_broken_policy_stops_grpo_before_any_model_is_written(demo, tmp_path):
             checkpoint_dir=out / "ckpt",
         )
     assert not (out / "model").exists() and not (out / "rl_log.json").exists()
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_killed_grpo_job_resumes_to_the_same_model(demo, tmp_path, monkeypatch):
+    """Kill the job right after the step-2 checkpoint; the rerun resumes from it and ends
+    with the same weights and log as an uninterrupted 4-step run."""
+    from genrec.rl.trainer import DivergenceGuard
+
+    params = _params(max_steps=4, save_steps=2, rewards={"rule": 1.0, "ranking": 1.0})
+    _run(demo, tmp_path / "straight", params)
+
+    def kill_after_first_save(self, args, state, control, **kw):
+        if state.global_step == 2:
+            raise _Killed
+        return control
+
+    monkeypatch.setattr(DivergenceGuard, "on_save", kill_after_first_save, raising=False)
+    out = tmp_path / "killed"
+    with pytest.raises(_Killed):
+        _run(demo, out, params)
+    assert (out / "ckpt" / "checkpoint-2").is_dir() and not (out / "model").exists()
+    monkeypatch.undo()
+    _run(demo, out, params)
+    logged = json.loads((out / "rl_log.json").read_text())
+    assert logged["resumed_from"].endswith("checkpoint-2") and logged["global_step"] == 4
+    straight, resumed = _weights(tmp_path / "straight" / "model"), _weights(out / "model")
+    for k in straight:
+        torch.testing.assert_close(resumed[k], straight[k], rtol=1e-5, atol=1e-6)

@@ -8,6 +8,7 @@ top-level ``data`` section (then validated as a whole).
 from __future__ import annotations
 
 import copy
+import datetime as _dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -46,17 +47,46 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(parts) if parts else "<top level>"
 
 
+# Keys whose values are strings that YAML reads as something else when unquoted.
+_STRING_KEYS = {"format"}
+
+
+def normalize_yaml_scalars(config: Any, key: str | None = None) -> Any:
+    """Undo YAML's typing of unquoted values that the schema takes as strings, in place.
+
+    ``start: 2017-07-01`` (YAML: a date) becomes ``"2017-07-01"``; ``format: 2018``
+    (YAML: an integer) becomes ``"2018"``. Returns the (possibly replaced) value.
+    """
+    if isinstance(config, dict):
+        for k in list(config):
+            config[k] = normalize_yaml_scalars(config[k], str(k))
+        return config
+    if isinstance(config, list):
+        return [normalize_yaml_scalars(v) for v in config]
+    if isinstance(config, _dt.datetime):
+        return config.isoformat(sep=" ")
+    if isinstance(config, _dt.date):
+        return config.isoformat()
+    if key in _STRING_KEYS and isinstance(config, int) and not isinstance(config, bool):
+        return str(config)
+    return config
+
+
+def _message(error: jsonschema.ValidationError, prefix: str) -> str:
+    path = _key_path(error)
+    if prefix:
+        path = prefix if path == "<top level>" else f"{prefix}.{path}"
+    return f"'{path}': {error.message}"
+
+
 def _raise_first(validator, instance: Any, prefix: str = "") -> None:
-    errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path)))
+    """Raise a ConfigError listing every schema violation, the most specific first."""
+    errors = list(validator.iter_errors(instance))
     if errors:
-        # Report the most specific error (deepest path) first.
-        err = max(errors, key=lambda e: len(e.absolute_path))
-        best = jsonschema.exceptions.best_match([err]) or err
-        path = _key_path(best)
-        if prefix:
-            path = prefix if path == "<top level>" else f"{prefix}.{path}"
-        more = f" (and {len(errors) - 1} more error(s))" if len(errors) > 1 else ""
-        raise ConfigError(f"invalid config at '{path}': {best.message}{more}")
+        errors.sort(key=lambda e: (-len(e.absolute_path), list(map(str, e.absolute_path))))
+        lines = [_message(jsonschema.exceptions.best_match([e]) or e, prefix) for e in errors]
+        more = "" if len(lines) == 1 else "\n  also: " + "\n  also: ".join(lines[1:])
+        raise ConfigError(f"invalid config at {lines[0]}{more}")
 
 
 def deep_merge(base: Mapping, override: Mapping) -> dict:
@@ -77,6 +107,7 @@ def validate_config(config: dict, schema: dict | str | Path) -> dict:
     """
     if not isinstance(schema, dict):
         schema = load_schema(schema)
+    normalize_yaml_scalars(config)
     _raise_first(_Validator(schema), config)
     data_schema = schema["properties"]["data"]
     _check_data_section(config.get("data", {}), "data")

@@ -28,3 +28,10 @@ def test_clean_items_cleans_categories_and_brand():
     assert out["description"] == 'd "q"'
     assert out["brand"] == "Black & Decker"
     assert out["categories"] == ["Tools & Home", "Saws"]
+
+
+def test_inline_tags_leave_no_space_before_punctuation():
+    got = clean_text(
+        pd.Series(["<b>Nitrile Gloves</b>, 100 ct", "Drill (<i>cordless</i>).", "a<br>b</p>!"])
+    )
+    assert got.tolist() == ["Nitrile Gloves, 100 ct", "Drill (cordless).", "a b!"]

@@ -163,3 +163,40 @@ def test_unknown_format_is_reported(tmp_path, amazon):
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.json"):
         read_reviews(tmp_path / "nope.json", "2018")
+
+
+def _gz(path, lines):
+    path.write_bytes(gzip.compress("".join(json.dumps(x) + "\n" for x in lines).encode()))
+    return path
+
+
+@pytest.mark.parametrize("damage", ["cut_in_first_line", "corrupt_byte", "cut_later"])
+def test_truncated_or_corrupt_gzip_names_the_file(tmp_path, damage):
+    """A download cut short or a flipped byte: a DataError naming the file and saying it
+    is corrupt or truncated, from format detection and from both readers (never a bare
+    EOFError / zlib.error)."""
+    rows = [
+        {"reviewerID": f"A{i}", "asin": f"X{i % 7}", "unixReviewTime": 1500000000 + i}
+        for i in range(3000)
+    ]
+    good = _gz(tmp_path / "good.json.gz", rows)
+    data = good.read_bytes()
+    bad = tmp_path / "reviews.json.gz"
+    if damage == "cut_in_first_line":
+        bad.write_bytes(data[:20])
+    elif damage == "corrupt_byte":
+        raw = bytearray(data)
+        raw[40] ^= 0xFF
+        bad.write_bytes(bytes(raw))
+    else:
+        bad.write_bytes(data[: len(data) // 2])
+    meta = _gz(tmp_path / "meta.json.gz", [{"asin": "X1", "title": "t"}])
+    pattern = r"reviews\.json\.gz: corrupt or truncated gzip file"
+    if damage != "cut_later":
+        with pytest.raises(DataError, match=pattern):
+            detect_format(bad, meta)
+    with pytest.raises(DataError, match=pattern):
+        read_reviews(bad, "2018")
+    with pytest.raises(DataError, match=r"meta\.json\.gz: corrupt or truncated gzip file"):
+        (tmp_path / "meta.json.gz").write_bytes(bad.read_bytes())
+        read_meta(tmp_path / "meta.json.gz", "2018")

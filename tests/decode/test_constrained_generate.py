@@ -115,3 +115,39 @@ def test_too_many_beams_is_a_clear_error(tiny):
     trie = SidTrie.from_sids_table(sids, tokenizer)
     with pytest.raises(ValueError, match="exceeds the number of items"):
         constrained_generate(model, tokenizer, _prompts(tokenizer, sids, 1), trie, 41, 41)
+
+
+def test_a_checkpoints_generation_config_never_reaches_decoding(tiny, tmp_path):
+    """A checkpoint whose generation_config.json carries repetition_penalty,
+    no_repeat_ngram_size, suppress_tokens, bad_words_ids and sequence_bias (as
+    Qwen2.5-Instruct and others ship) ranks exactly like a clean one: 0 invalid, no
+    duplicates, the same top-10."""
+    from transformers import GenerationConfig
+
+    from genrec.lm import load_model_and_tokenizer
+
+    model, tokenizer, sids = tiny
+    trie = SidTrie.from_sids_table(sids, tokenizer)
+    prompts = [encode_prompt(tokenizer, sid_next(list(sids["sid"][i : i + 3]))) for i in range(10)]
+    clean = constrained_generate(model, tokenizer, prompts, trie, 10, 10).item_ids
+    a_code = trie.item_token_ids(int(sids["item_id"][0]))[0]
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    GenerationConfig(
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        repetition_penalty=1.1,
+        no_repeat_ngram_size=1,
+        suppress_tokens=[a_code],
+        bad_words_ids=[[a_code]],
+        sequence_bias={(a_code,): -10.0},
+        num_beams=4,
+        early_stopping=True,
+    ).save_pretrained(tmp_path)
+    loaded, tok = load_model_and_tokenizer(tmp_path, dtype="float32")
+    assert loaded.generation_config.repetition_penalty == 1.1  # the checkpoint does carry it
+    got = constrained_generate(loaded, tok, prompts, trie, 10, 10).item_ids
+    assert torch.equal(got, clean)
+    assert (got >= 0).all()
+    assert all(len(set(row)) == 10 for row in got.tolist())
+    assert loaded.generation_config.repetition_penalty == 1.1  # restored afterwards

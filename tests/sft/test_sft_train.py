@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -45,7 +46,10 @@ def test_loss_goes_down_and_model_reloads_and_generates(sft_inputs, tmp_path):
     saved = json.loads((tmp_path / "loss.json").read_text())
     assert saved["global_step"] == 20 and saved["resumed_from_step"] == 0
     valid = [e["loss"] for e in saved["valid"]]
-    assert valid[0] == saved["valid"][0]["loss"] and saved["valid"][0]["step"] == 0
+    assert saved["valid"][0]["step"] == 0  # validated before the first step (eval_on_start)
+    # ... so its loss is the untrained model's: close to uniform over the vocabulary
+    vocab = len(load_model_and_tokenizer(tmp_path / "model")[1])
+    assert 0.7 * math.log(vocab) < valid[0] < 1.3 * math.log(vocab)
     assert min(valid) < valid[0] - 0.5  # validation loss of the untrained model vs best
     assert saved["train"][-1]["loss"] < saved["train"][0]["loss"] - 0.5
     assert summary["best_eval_loss"] == pytest.approx(min(valid))
@@ -202,3 +206,27 @@ def test_gpu_training_all_devices(sft_inputs, tmp_path):
     assert next(model.parameters()).dtype == (
         torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
     )
+
+
+def test_one_prompt_length_rule_for_sft_rl_and_evaluation(sft_inputs, tmp_path):
+    """A long title-history prompt is cut to the same ids in SFT, RL rollouts and
+    evaluation: the limit SFT used is stored with the model and read back."""
+    import pandas as pd
+
+    from genrec.lm import encode_example, read_prompt_limit
+    from genrec.rl.rollout import ConstrainedRollout
+
+    lm, sft = tiny_params(max_steps=2, eval_steps=None, cutoff_len=64)
+    _run(sft_inputs, tmp_path, lm, sft)
+    sids = pd.read_parquet(sft_inputs["sids"])
+    limit = read_prompt_limit(tmp_path / "model")
+    assert limit == 64 - sids["tokens"].map(len).max() - 1
+    model, tok = load_model_and_tokenizer(tmp_path / "model")
+    long_prompt = prompts.title_history_to_sid([f"a very long product title {i}" for i in range(40)])
+    assert len(encode_prompt(tok, long_prompt)) > 3 * limit
+    sft_ids = encode_example(tok, long_prompt, sids.sid[0], 64, limit)["input_ids"]
+    rollout = ConstrainedRollout(tok, sid_token_ids(tok, sids), max_prompt_length=limit)
+    eval_ids = encode_prompt(tok, long_prompt, read_prompt_limit(tmp_path / "model"))
+    assert len(eval_ids) == limit
+    assert sft_ids[:limit] == eval_ids == rollout.encode(long_prompt)
+    assert eval_ids == encode_prompt(tok, long_prompt)[-limit:]  # the oldest tokens go

@@ -58,3 +58,16 @@ def test_balanced_kmeans_backends_give_equal_sizes(backend):
     labels, cent = balanced_kmeans(x, 5, niter=10, seed=0, backend=backend)
     assert sorted(np.bincount(labels, minlength=5)) == [20] * 5
     assert cent.shape == (5, 4)
+
+
+def test_balanced_kmeans_holds_both_size_bounds_on_skewed_data():
+    """Two blobs of 900 and 100 points, k = 16: every cluster has 62 or 63 points (the
+    greedy backend used to enforce only the upper bound: smallest cluster 55)."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate(
+        [rng.normal(0, 1, size=(900, 8)), rng.normal(12, 1, size=(100, 8))]
+    ).astype(np.float32)
+    labels, _ = balanced_kmeans(x, 16, niter=10, seed=0, backend="greedy")
+    sizes = np.bincount(labels, minlength=16)
+    assert sizes.min() == 1000 // 16 and sizes.max() == -(-1000 // 16)
+    assert sizes.sum() == 1000

@@ -37,7 +37,10 @@ def test_index_json_round_trips_through_the_importer(tmp_path):
         None,
         tmp_path / "items.parquet",
         "import",
-        {**params, "import": {"index_json": str(tmp_path / "rq" / "index.json")}},
+        {
+            **params,
+            "import": {"index_json": str(tmp_path / "rq" / "index.json"), "keys": "item_id"},
+        },
         tmp_path / "imp",
     )
     assert imported["sid"].tolist() == orig["sid"].tolist()
@@ -76,11 +79,31 @@ def test_import_errors_name_the_problem(tmp_path):
     items = items_frame(3)
     path = tmp_path / "x.json"
     path.write_text(json.dumps({"0": ["<a_1>"], "1": ["<a_2>"]}))
-    with pytest.raises(ValueError, match=r"no SID for 1 item\(s\), item_id \[2\]"):
-        read_index_json(path, items)
+    with pytest.raises(
+        ValueError, match=r"no SID for 1 item\(s\) \(keys read as item_id\), item_id \[2\]"
+    ):
+        read_index_json(path, items, keys="item_id")
     path.write_text(json.dumps({"0": ["<a_1>"], "1": ["<a_2>"], "2": ["<b_2>"]}))
     with pytest.raises(ValueError, match="entry '2'.*wrong level letter"):
+        read_index_json(path, items, keys="item_id")
+
+
+def test_numeric_upstream_keys_are_refused_unless_their_kind_is_given(tmp_path):
+    """Upstream files are keyed 0..N-1 by upstream's own ids: reading them as our ids would
+    give item k the SID of upstream's item k, silently. Without keys/id_map: an error."""
+    items = items_frame(3)  # source_id P0, P1, P2
+    path = tmp_path / "index.json"
+    path.write_text(json.dumps({"0": ["<a_2>"], "1": ["<a_0>"], "2": ["<a_1>"]}))
+    with pytest.raises(ValueError, match="are numbers, which is ambiguous.*sid.import.id_map"):
         read_index_json(path, items)
+    # upstream id -> asin: upstream's item 0 is our P2, 1 is P0, 2 is P1
+    id_map = tmp_path / "id2asin.json"
+    id_map.write_text(json.dumps({"0": "P2", "1": "P0", "2": "P1"}))
+    assert read_index_json(path, items, id_map=id_map) == [[0], [1], [2]]
+    assert read_index_json(path, items, keys="item_id") == [[2], [0], [1]]
+    id_map.write_text(json.dumps({"0": "P2"}))
+    with pytest.raises(ValueError, match=r"no asin for 2 key\(s\)"):
+        read_index_json(path, items, id_map=id_map)
 
 
 def test_export_writes_minionerec_layout(tmp_path):

@@ -94,6 +94,7 @@ def test_sid_param_change_reruns_only_sid_jobs(workdir):
     # method `import`: published SIDs (here: the rqkmeans run's index.json) as a SID method
     cfg["sid"]["methods"] = ["import"]
     cfg["sid"]["import"]["index_json"] = "results/demo/sid/rqkmeans/index.json"
+    cfg["sid"]["import"]["keys"] = "item_id"  # our own export: keyed by our item ids
     cfg_path.write_text(yaml.safe_dump(cfg))
     target = "results/demo/sid/import/sids.parquet"
     res = subprocess.run(

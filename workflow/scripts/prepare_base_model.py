@@ -2,8 +2,8 @@
 
 import os
 
-from genrec.logging import setup_logging
 from genrec.lm.base import convert_base_model
+from genrec.logging import setup_logging
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 setup_logging(snakemake.log[0])

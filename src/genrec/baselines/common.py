@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from genrec.distributed import peak_gpu_memory_mb
-from genrec.eval.metrics import ranking_metrics, top1_concentration
+from genrec.eval.metrics import drop_repeats, ranking_metrics, top1_concentration
 from genrec.io import write_json, write_parquet
 
 SPLIT_COLUMNS = ("user_id", "history", "target")
@@ -65,6 +65,7 @@ def write_predictions_and_metrics(
     Returns the metrics dict.
     """
     targets = split["target"].to_numpy(dtype=np.int64)
+    predictions, invalid, repeats = drop_repeats(np.asarray(predictions))
     preds = pd.DataFrame(
         {
             "user_id": split["user_id"].to_numpy(dtype=np.int64),
@@ -76,7 +77,8 @@ def write_predictions_and_metrics(
         "model": model,
         "sid_method": None,
         "n": int(len(split)),
-        "invalid": int((np.asarray(predictions) < 0).any(axis=1).sum()) if len(split) else 0,
+        "invalid": invalid,
+        "repeats": repeats,
         "peak_gpu_memory_mb": peak_gpu_memory_mb(),
     }
     metrics.update(top1_concentration(predictions))

@@ -7,17 +7,23 @@ import html
 import pandas as pd
 
 _TAG = r"<[^<>]*>"
+# a tag right before closing punctuation, or right after an opening bracket, leaves no space
+_TAG_BEFORE_PUNCT = r"<[^<>]*>(?=\s*[,.;:!?)\]])"
+_TAG_AFTER_OPEN = r"(?<=[(\[])<[^<>]*>"
 
 
 def clean_text(values: pd.Series) -> pd.Series:
     """Clean a Series of strings (None/NaN become "").
 
     Entities are unescaped first so that escaped markup (``&lt;br&gt;``) is
-    removed as a tag too; then tags become spaces and whitespace runs fold to
-    one space.
+    removed as a tag too; then tags become spaces (none before closing
+    punctuation or after an opening bracket: ``<b>Gloves</b>, 100 ct`` ->
+    ``Gloves, 100 ct``) and whitespace runs fold to one space.
     """
     s = pd.Series(values, dtype=object).fillna("").astype(str)
     s = s.map(html.unescape)
+    s = s.str.replace(_TAG_BEFORE_PUNCT, "", regex=True)
+    s = s.str.replace(_TAG_AFTER_OPEN, "", regex=True)
     s = s.str.replace(_TAG, " ", regex=True)
     s = s.str.replace(r"\s+", " ", regex=True).str.strip()
     return s.astype(object)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import gzip
+import zlib
 import io
 import json
 import logging
@@ -72,6 +73,24 @@ class ReadStats:
         }
 
 
+# what a truncated or corrupted (gzip) file raises while it is read
+READ_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, OSError)
+
+
+def _unreadable(path, exc: BaseException, where: str = "") -> DataError:
+    kind = "gzip file" if _is_gzip(path) else "file"
+    detail = str(exc) or type(exc).__name__
+    return DataError(f"{path}: corrupt or truncated {kind}{where} ({type(exc).__name__}: {detail})")
+
+
+def _is_gzip(path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(2) == b"\x1f\x8b"
+    except OSError:
+        return False
+
+
 def open_text(path: str | Path) -> io.TextIOBase:
     """Open ``path`` for reading text, gunzipping when the content is gzip."""
     path = Path(path)
@@ -88,9 +107,14 @@ def open_text(path: str | Path) -> io.TextIOBase:
 
 def _first_record_line(path: str | Path) -> str | None:
     with open_text(path) as fh:
-        for line in fh:
-            if line.strip():
-                return line
+        try:
+            for line in fh:
+                if line.strip():
+                    return line
+        except READ_ERRORS as exc:
+            raise _unreadable(path, exc, " in its first line") from None
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}: not UTF-8 text ({exc})") from None
     return None
 
 
@@ -202,8 +226,10 @@ def _records(
                     bad(stats, on_bad_line, f"{path}:{lineno}: malformed record: {exc}")
                     continue
                 yield lineno, rec
-        except (EOFError, gzip.BadGzipFile, UnicodeDecodeError, OSError) as exc:
-            raise DataError(f"{path}: unreadable after line {lineno}: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}: not UTF-8 text after line {lineno} ({exc})") from None
+        except READ_ERRORS as exc:
+            raise _unreadable(path, exc, f" after line {lineno}") from None
         stats.lines = lineno
 
 
@@ -244,8 +270,8 @@ def _blocks(path: str | Path) -> Iterator[bytes]:
         while True:
             try:
                 data = fh.read(CHUNK_BYTES)
-            except (EOFError, gzip.BadGzipFile, OSError) as exc:
-                raise DataError(f"{path}: unreadable (corrupt or truncated?): {exc}") from None
+            except READ_ERRORS as exc:
+                raise _unreadable(path, exc) from None
             if not data:
                 if rest:
                     yield rest

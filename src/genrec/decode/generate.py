@@ -1,8 +1,18 @@
-"""Constrained beam search / sampling over valid SIDs with Hugging Face ``generate``."""
+"""Constrained beam search / sampling over valid SIDs with Hugging Face ``generate``.
+
+Decoding uses the project's own settings only. ``model.generate`` fills every field
+the passed ``GenerationConfig`` leaves unset from ``model.generation_config``, the
+checkpoint's ``generation_config.json`` (Qwen2.5-Instruct ships
+``repetition_penalty`` 1.05-1.1; others carry ``no_repeat_ngram_size``,
+``suppress_tokens``, ``bad_words_ids``, ``sequence_bias``, ...), and any of those
+reorders or breaks SID beams. :func:`constrained_generate` therefore swaps in an
+empty generation config (special-token ids only) for the duration of the call.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -42,6 +52,22 @@ def left_pad(prompts_ids: Sequence[Sequence[int]], pad_token_id: int, device=Non
             ids[i, width - len(p) :] = torch.as_tensor(list(p), dtype=torch.long)
             mask[i, width - len(p) :] = 1
     return ids.to(device), mask.to(device)
+
+
+@contextlib.contextmanager
+def clean_generation_config(model) -> Iterator[None]:
+    """Give ``model`` a default ``GenerationConfig`` (its special-token ids only) meanwhile."""
+    saved = model.generation_config
+    clean = GenerationConfig(
+        bos_token_id=getattr(saved, "bos_token_id", None),
+        eos_token_id=getattr(saved, "eos_token_id", None),
+        pad_token_id=getattr(saved, "pad_token_id", None),
+    )
+    model.generation_config = clean
+    try:
+        yield
+    finally:
+        model.generation_config = saved
 
 
 @torch.no_grad()
@@ -109,13 +135,14 @@ def constrained_generate(
         **extra,
     )
     processor = TrieConstrainedLogitsProcessor(trie, prompt_len)
-    out = model.generate(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        generation_config=config,
-        logits_processor=LogitsProcessorList([processor]),
-        **generate_kwargs,
-    )
+    with clean_generation_config(model):
+        out = model.generate(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            generation_config=config,
+            logits_processor=LogitsProcessorList([processor]),
+            **generate_kwargs,
+        )
     sequences = out.sequences[:, prompt_len:]
     items = trie.lookup(sequences).view(len(prompts_ids), num_return_sequences).cpu()
     return ConstrainedOutput(sequences=sequences, item_ids=items, prompt_len=prompt_len)

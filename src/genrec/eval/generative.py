@@ -29,9 +29,9 @@ from tqdm.auto import tqdm
 from genrec import prompts
 from genrec.decode import SidTrie, constrained_generate
 from genrec.distributed import launch, peak_gpu_memory_mb, pick_device, shard_bounds
-from genrec.eval.metrics import DEFAULT_KS, ranking_metrics, top1_concentration
+from genrec.eval.metrics import DEFAULT_KS, drop_repeats, ranking_metrics, top1_concentration
 from genrec.io import write_json, write_parquet
-from genrec.lm import encode_prompt, load_model_and_tokenizer
+from genrec.lm import encode_prompt, load_model_and_tokenizer, read_prompt_limit
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,8 @@ def run_shard(
     texts = build_prompts(shard, sid_of, source=str(samples_path))
     model, tokenizer = load_model_and_tokenizer(model_dir, device=device, dtype=p["dtype"])
     trie = SidTrie.from_sids_table(sids, tokenizer).to(model.device)
-    prompt_ids = [encode_prompt(tokenizer, t) for t in texts]
+    limit = read_prompt_limit(model_dir)  # the rule SFT trained with (genrec.lm.tokenizer)
+    prompt_ids = [encode_prompt(tokenizer, t, limit) for t in texts]
     log.info(
         "rank %d/%d: %d samples [%d, %d), %d beams, device %s",
         rank,
@@ -241,7 +242,16 @@ def finalize(
     num_beams: int,
 ) -> dict:
     """Score merged predictions; write ``predictions.parquet`` and ``metrics.json``."""
-    preds = np.asarray(df["predictions"].tolist(), dtype=np.int64)
+    preds, invalid, repeats = drop_repeats(np.asarray(df["predictions"].tolist(), dtype=np.int64))
+    if repeats:
+        log.warning(
+            "%s (%s, %s): %d repeated item(s) in ranked lists, counted as invalid slots",
+            model_name,
+            sid_method,
+            split,
+            repeats,
+        )
+        df = df.assign(predictions=[list(map(int, r)) for r in preds])
     if preds.size and (preds < 0).all():
         raise ValueError(
             f"{model_name} ({sid_method}, {split}): all {preds.size} predicted slots of "
@@ -254,7 +264,8 @@ def finalize(
         "split": split,
         "n": len(df),
         "num_beams": num_beams,
-        "invalid": int((preds < 0).sum()),
+        "invalid": invalid,
+        "repeats": repeats,
         "peak_gpu_memory_mb": peak_gpu_memory_mb(),
         **top1_concentration(preds),
         **ranking_metrics(preds, df["target"].to_numpy(dtype=np.int64), ks),

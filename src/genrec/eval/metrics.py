@@ -22,6 +22,33 @@ import numpy as np
 DEFAULT_KS = (1, 3, 5, 10, 20)
 
 
+def drop_repeats(predictions: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Ranked lists with every repeated item turned into an invalid slot.
+
+    Returns ``(clean, invalid, repeats)``: ``clean`` is a copy of ``predictions``
+    (``[n, L]`` item ids, best first) in which each occurrence of an item after its
+    first in the same row is ``-1``; ``repeats`` counts those; ``invalid`` counts
+    the ``-1`` slots of ``clean`` (invalid SIDs plus repeats). This is the one
+    definition of ``invalid`` in every ``metrics.json``: slots of the top-max(K)
+    lists that hold no new item, never rows. A repeat is never scored twice.
+    """
+    clean = np.array(predictions, dtype=np.int64, copy=True)
+    if clean.ndim != 2:
+        raise ValueError(f"predictions must be [n, L], got shape {clean.shape}")
+    repeats = 0
+    for row in clean:
+        seen: set[int] = set()
+        for j, item in enumerate(row.tolist()):
+            if item < 0:
+                continue
+            if item in seen:
+                row[j] = -1
+                repeats += 1
+            else:
+                seen.add(item)
+    return clean, int((clean < 0).sum()), repeats
+
+
 def target_ranks(predictions: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """0-based rank of each target in its prediction row; ``np.inf`` when absent.
 

@@ -20,11 +20,14 @@ from genrec.lm.tokenizer import (
     check_sid_encoding,
     encode_example,
     encode_prompt,
+    prompt_token_limit,
+    read_prompt_limit,
     response_text,
     sid_token_ids,
     sid_vocabulary,
     strip_sid_tokens,
     train_scratch_tokenizer,
+    write_prompt_limit,
 )
 
 __all__ = [
@@ -33,6 +36,8 @@ __all__ = [
     "check_sid_encoding",
     "encode_example",
     "encode_prompt",
+    "prompt_token_limit",
+    "read_prompt_limit",
     "freeze_llm",
     "load_model_and_tokenizer",
     "resolve_dtype",
@@ -41,4 +46,5 @@ __all__ = [
     "sid_vocabulary",
     "strip_sid_tokens",
     "train_scratch_tokenizer",
+    "write_prompt_limit",
 ]

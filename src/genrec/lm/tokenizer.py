@@ -129,28 +129,77 @@ def check_sid_encoding(tokenizer, sids: pd.DataFrame) -> None:
             )
 
 
-def encode_prompt(tokenizer, text: str) -> list[int]:
+PROMPT_FILE = "genrec_prompt.json"
+
+
+def prompt_token_limit(cutoff_len: int, max_sid_len: int) -> int:
+    """The one prompt-length rule of SFT, RL and evaluation.
+
+    A prompt keeps its last ``cutoff_len - max_sid_len - 1`` tokens (the oldest
+    history goes first): room for the longest SID and EOS within ``sft.cutoff_len``.
+    SFT records the number in the model directory (:func:`write_prompt_limit`); RL
+    and evaluation read it from there, so a prompt is cut the same way in every
+    stage.
+    """
+    limit = int(cutoff_len) - int(max_sid_len) - 1
+    if limit < 1:
+        raise ValueError(
+            f"sft.cutoff_len {cutoff_len} leaves no room for a prompt before a SID of "
+            f"{max_sid_len} tokens and EOS"
+        )
+    return limit
+
+
+def write_prompt_limit(model_dir, limit: int | None) -> None:
+    """Record the prompt token limit in a model directory (SFT and RL outputs)."""
+    import json
+    from pathlib import Path
+
+    (Path(model_dir) / PROMPT_FILE).write_text(json.dumps({"max_prompt_tokens": limit}) + "\n")
+
+
+def read_prompt_limit(model_dir) -> int | None:
+    """The prompt token limit a model was trained with (None: no record, no limit)."""
+    import json
+    from pathlib import Path
+
+    path = Path(model_dir) / PROMPT_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text()).get("max_prompt_tokens")
+
+
+def encode_prompt(tokenizer, text: str, max_tokens: int | None = None) -> list[int]:
     """Token ids of a prompt (a :mod:`genrec.prompts` builder's output).
 
     Public helper shared by SFT, RL and evaluation: SFT encodes the prompt with
     this function and the response separately, so the prompt ids a model sees at
     evaluation are exactly the ones it was trained on. Special tokens the
-    tokenizer adds in front (e.g. a BOS) are kept.
+    tokenizer adds in front (e.g. a BOS) are kept. ``max_tokens`` keeps only the
+    last that many ids (see :func:`prompt_token_limit`).
     """
-    return list(tokenizer(text, add_special_tokens=True)["input_ids"])
+    ids = list(tokenizer(text, add_special_tokens=True)["input_ids"])
+    if max_tokens is not None and len(ids) > max_tokens:
+        ids = ids[len(ids) - max_tokens :]
+    return ids
 
 
 def encode_example(
-    tokenizer, prompt: str, response: str, cutoff_len: int
+    tokenizer,
+    prompt: str,
+    response: str,
+    cutoff_len: int,
+    max_prompt_tokens: int | None = None,
 ) -> dict[str, list[int]] | None:
     """Ids and labels of one SFT example: prompt ids, response ids, EOS.
 
     Labels are ``-100`` on the prompt, so the loss covers only the response
-    and EOS. When the example exceeds ``cutoff_len`` tokens the prompt is cut
-    from the left (the oldest history goes first); returns ``None`` when even
-    the response with EOS does not fit.
+    and EOS. The prompt keeps its last ``max_prompt_tokens`` ids (the rule that
+    RL and evaluation apply too); when the example still exceeds ``cutoff_len``
+    tokens (a long title as the response) the prompt is cut further from the
+    left; returns ``None`` when even the response with EOS does not fit.
     """
-    prompt_ids = encode_prompt(tokenizer, prompt)
+    prompt_ids = encode_prompt(tokenizer, prompt, max_prompt_tokens)
     response_ids = list(tokenizer(response, add_special_tokens=False)["input_ids"])
     response_ids.append(tokenizer.eos_token_id)
     room = cutoff_len - len(response_ids)

@@ -65,9 +65,7 @@ class ConstrainedRollout:
     def encode(self, prompt: str) -> list[int]:
         ids = self._prompt_cache.get(prompt)
         if ids is None:
-            ids = encode_prompt(self.tokenizer, prompt)
-            if self.max_prompt_length is not None and len(ids) > self.max_prompt_length:
-                ids = ids[len(ids) - self.max_prompt_length :]
+            ids = encode_prompt(self.tokenizer, prompt, self.max_prompt_length)
             self._prompt_cache[prompt] = ids
         return ids
 

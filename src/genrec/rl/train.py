@@ -228,7 +228,7 @@ def _train(
 ) -> None:
     import pandas as pd
 
-    from genrec.lm import load_model_and_tokenizer, sid_token_ids
+    from genrec.lm import load_model_and_tokenizer, read_prompt_limit, sid_token_ids
     from genrec.rl.dataset import build_rl_dataset
     from genrec.rl.rewards import make_reward_funcs
     from genrec.rl.rollout import ConstrainedRollout
@@ -259,7 +259,7 @@ def _train(
         item_tokens,
         mode=params["rollout"],
         temperature=params["temperature"],
-        max_prompt_length=params["max_prompt_length"],
+        max_prompt_length=read_prompt_limit(sft_model),
     )
 
     args = grpo_config(params, checkpoint_dir, device, seed)
@@ -348,9 +348,12 @@ def _finished_state(checkpoint: str | None) -> dict | None:
 def _write_outputs(
     policy, tokenizer, history, global_step, facts, rollout, runtime, out_model, out_log, out_curves
 ) -> None:
+    from genrec.lm import write_prompt_limit
+
     with atomic_path(out_model, directory=True) as tmp:
         policy.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        write_prompt_limit(tmp, rollout.max_prompt_length)
     summary = {
         **facts,
         "global_step": global_step,

@@ -28,7 +28,14 @@ import pandas as pd
 
 from genrec.distributed import peak_gpu_memory_mb
 from genrec.io import atomic_path, write_json
-from genrec.lm import build_model_and_tokenizer, encode_example, freeze_llm, strip_sid_tokens
+from genrec.lm import (
+    build_model_and_tokenizer,
+    encode_example,
+    freeze_llm,
+    prompt_token_limit,
+    strip_sid_tokens,
+    write_prompt_limit,
+)
 from genrec.sft.plot import plot_loss
 
 log = logging.getLogger(__name__)
@@ -127,13 +134,13 @@ def prepare_checkpoint_dir(
     return init
 
 
-def tokenize_datasets(dd, tokenizer, cutoff_len: int):
+def tokenize_datasets(dd, tokenizer, cutoff_len: int, max_prompt_tokens: int | None = None):
     """Token ids and labels (loss on the response only) for every split of ``dd``."""
 
     def encode(batch):
         out = {"input_ids": [], "attention_mask": [], "labels": [], "length": []}
         for prompt, response in zip(batch["prompt"], batch["response"], strict=True):
-            ex = encode_example(tokenizer, prompt, response, cutoff_len)
+            ex = encode_example(tokenizer, prompt, response, cutoff_len, max_prompt_tokens)
             if ex is not None:
                 for k in ("input_ids", "attention_mask", "labels"):
                     out[k].append(ex[k])
@@ -288,8 +295,10 @@ def _train_in_process(
         sid_ids = json.loads((init / "genrec_sid_tokens.json").read_text())["sid_token_ids"]
         freeze_llm(model, sid_ids)
     dd = load_from_disk(str(datasets_dir), keep_in_memory=True)
+    max_sid_len = int(pd.read_parquet(sids_parquet, columns=["tokens"])["tokens"].map(len).max())
+    prompt_limit = prompt_token_limit(sft["cutoff_len"], max_sid_len)
     data = tokenize_datasets(
-        {"train": dd["train"], "valid": dd["valid"]}, tokenizer, sft["cutoff_len"]
+        {"train": dd["train"], "valid": dd["valid"]}, tokenizer, sft["cutoff_len"], prompt_limit
     )
 
     args = _training_args(sft, checkpoint_dir, seed, world_size, lm["freeze_llm"], use_gpu)
@@ -342,6 +351,7 @@ def _train_in_process(
         with atomic_path(model_dir, directory=True) as tmp:
             trainer.model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
+            write_prompt_limit(tmp, prompt_limit)
         write_json(summary, loss_json)
         plot_loss(curves, loss_png)
     trainer.accelerator.wait_for_everyone()

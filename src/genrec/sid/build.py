@@ -128,7 +128,8 @@ def build_sids(
         path = index_json or (params.get("import") or {}).get("index_json")
         if not path:
             raise ValueError("sid.import.index_json: no index.json given for method 'import'")
-        raw_rows = read_index_json(path, items_df)
+        imp = params.get("import") or {}
+        raw_rows = read_index_json(path, items_df, imp.get("keys"), imp.get("id_map"))
         before = collision_rate(raw_rows)
         depths = {len(r) for r in raw_rows}
         sizes = None

@@ -94,6 +94,23 @@ def balanced_assign(dist: np.ndarray, capacity: int | np.ndarray) -> np.ndarray:
     return assign
 
 
+def exact_capacities(dist: np.ndarray) -> np.ndarray:
+    """Cluster capacities summing to exactly ``n``: ``n // k`` each, plus one for the
+    ``n % k`` clusters that the most points have nearest (ties: lower index).
+
+    With capacities that add up to ``n``, :func:`balanced_assign` fills every
+    cluster to its capacity, so each ends with ``floor(n/k)`` or ``ceil(n/k)``
+    points: both bounds hold, not just the upper one.
+    """
+    n, k = dist.shape
+    base, extra = divmod(n, k)
+    cap = np.full(k, base, dtype=np.int64)
+    if extra:
+        demand = np.bincount(dist.argmin(1), minlength=k)
+        cap[np.lexsort((np.arange(k), -demand))[:extra]] += 1
+    return cap
+
+
 def balanced_kmeans(
     x: np.ndarray,
     k: int,
@@ -131,10 +148,10 @@ def balanced_kmeans(
     if backend != "greedy":
         raise ValueError(f"sid.rqkmeans_balanced.backend: unknown backend {backend!r}")
     cent = faiss_kmeans(x, k_eff, niter=niter, seed=seed)
-    cap = math.ceil(n / k_eff)
     labels = None
     for _ in range(max(1, niter)):
-        new = balanced_assign(sq_dists(x, cent), cap)
+        dist = sq_dists(x, cent)
+        new = balanced_assign(dist, exact_capacities(dist))
         counts = np.bincount(new, minlength=k_eff).astype(np.float32)
         sums = np.zeros_like(cent)
         np.add.at(sums, new, x)

@@ -40,25 +40,60 @@ def index_dict(sids: pd.DataFrame) -> dict[str, list[str]]:
     return {str(int(i)): list(t) for i, t in zip(sids["item_id"], sids["tokens"], strict=True)}
 
 
-def read_index_json(path: str | Path, items: pd.DataFrame) -> list[list[int]]:
+KEY_KINDS = ("asin", "item_id")
+
+
+def read_index_json(
+    path: str | Path,
+    items: pd.DataFrame,
+    keys: str | None = None,
+    id_map: str | Path | None = None,
+) -> list[list[int]]:
     """Codes per item (row order of ``items``) from a MiniOneRec ``index.json``.
 
-    Keys may be our ``item_id`` values or the items' ``source_id`` (asin).
+    What the keys are must be unambiguous: upstream's published files are keyed by
+    their own integer ids ``"0".."N-1"``, which look exactly like our ``item_id``
+    values but name other items. So
+
+    - ``id_map`` (a JSON object ``{key: asin}``, e.g. upstream's id -> asin map)
+      translates every key to an asin first; or
+    - ``keys="asin"``: keys are the items' ``source_id``; or
+    - ``keys="item_id"``: keys are our ``item_id`` values (a file this workflow
+      exported); or
+    - ``keys=None``: accepted only when no key is a number (then: asins); numeric
+      keys without ``keys`` or ``id_map`` are refused.
+
     Entries for unknown items are ignored (logged); a missing item is an error.
     """
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read index JSON ({exc})") from exc
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"{path}: expected a JSON object mapping item id -> list of tokens")
-    by_id = {str(int(i)): k for k, i in enumerate(items["item_id"])}
-    by_source = (
-        {str(s): k for k, s in enumerate(items["source_id"])} if "source_id" in items else {}
-    )
-    keys = set(raw)
-    lookup = by_id if len(keys & set(by_id)) >= len(keys & set(by_source)) else by_source
+    raw = _read_json_object(path, "item key -> list of tokens")
+    if keys is not None and keys not in KEY_KINDS:
+        raise ValueError(f"sid.import.keys must be one of {KEY_KINDS} or null, got {keys!r}")
+    if id_map is not None:
+        mapping = _read_json_object(Path(id_map), "upstream key -> asin")
+        unmapped = [k for k in raw if k not in mapping]
+        if unmapped:
+            raise ValueError(
+                f"{id_map}: no asin for {len(unmapped)} key(s) of {path}, e.g. {unmapped[:5]}"
+            )
+        raw = {str(mapping[k]): v for k, v in raw.items()}
+        keys = "asin"
+    if keys is None:
+        numeric = [k for k in raw if str(k).strip().lstrip("-").isdigit()]
+        if numeric:
+            raise ValueError(
+                f"{path}: keys such as {numeric[:3]} are numbers, which is ambiguous: "
+                "upstream MiniOneRec files use their own item ids 0..N-1, not ours. Set "
+                "sid.import.keys to 'item_id' (a file exported by this workflow) or give "
+                "sid.import.id_map (a JSON object upstream id -> asin)"
+            )
+        keys = "asin"
+    if keys == "item_id":
+        lookup = {str(int(i)): k for k, i in enumerate(items["item_id"])}
+    else:
+        if "source_id" not in items:
+            raise ValueError("items table has no source_id column: cannot match asin keys")
+        lookup = {str(s): k for k, s in enumerate(items["source_id"])}
     rows: list[list[int] | None] = [None] * len(items)
     for key, tokens in raw.items():
         if key not in lookup:
@@ -72,13 +107,23 @@ def read_index_json(path: str | Path, items: pd.DataFrame) -> list[list[int]]:
     missing = [int(items["item_id"].iloc[i]) for i, r in enumerate(rows) if r is None]
     if missing:
         raise ValueError(
-            f"{path}: no SID for {len(missing)} item(s), item_id {missing[:20]}"
-            + (" ..." if len(missing) > 20 else "")
+            f"{path}: no SID for {len(missing)} item(s) (keys read as {keys}), item_id "
+            f"{missing[:20]}" + (" ..." if len(missing) > 20 else "")
         )
-    unused = len(keys - set(lookup))
+    unused = len(set(raw) - set(lookup))
     if unused:
         log.warning("%s: %d entries do not match any item and were ignored", path, unused)
     return rows  # type: ignore[return-value]
+
+
+def _read_json_object(path: Path, what: str) -> Mapping:
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read JSON ({exc})") from exc
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{path}: expected a JSON object ({what})")
+    return raw
 
 
 def _clean(text) -> str:
