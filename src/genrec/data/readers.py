@@ -79,8 +79,11 @@ READ_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, OSError)
 
 def _unreadable(path, exc: BaseException, where: str = "") -> DataError:
     kind = "gzip file" if _is_gzip(path) else "file"
-    detail = str(exc) or type(exc).__name__
-    return DataError(f"{path}: corrupt or truncated {kind}{where} ({type(exc).__name__}: {detail})")
+    name = type(exc).__name__
+    if type(exc).__module__ not in ("builtins", "gzip"):
+        name = f"{type(exc).__module__}.{name}"  # zlib.error, not a bare "error"
+    detail = str(exc) or name
+    return DataError(f"{path}: corrupt or truncated {kind}{where} ({name}: {detail})")
 
 
 def _is_gzip(path) -> bool:
