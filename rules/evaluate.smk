@@ -46,5 +46,9 @@ use rule evaluate_generative as evaluate_generative_valid with:
     benchmark:
         "results/{dataset}/benchmarks/evaluate/evaluate_generative_valid.{method}.{stage}.tsv"
     params:
-        eval=lambda wc: {**config["eval"], "dtype": config["lm"]["dtype"]},
+        eval=lambda wc: {
+            **config["eval"],
+            "dtype": config["lm"]["dtype"],
+            "max_samples": config["eval"]["valid_samples"],
+        },
         split="valid",

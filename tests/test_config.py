@@ -62,6 +62,16 @@ def test_minimal_config_gets_all_defaults(schema):
             "datasets.demo.data.item_k",
             "minimum",
         ),
+        (
+            lambda c: c["rl"].update(per_device_batch_size=12, num_generations=8),
+            "rl.per_device_batch_size",
+            "not a multiple of rl.num_generations",
+        ),
+        (
+            lambda c: c["sft"].update(global_batch_size=48, per_device_batch_size=32),
+            "sft.global_batch_size",
+            "not a multiple",
+        ),
     ],
 )
 def test_bad_values_name_the_key_path(default_config, schema, mutate, key, reason):

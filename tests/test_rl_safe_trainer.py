@@ -19,21 +19,25 @@ from genrec.rl.trainer import (
 )
 
 
-def _tiny_model(attn: str):
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+def _tiny_model(attn: str, arch: str = "qwen2", hidden: int = 32):
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
     from trl.trainer.utils import add_fused_lm_head
 
     torch.manual_seed(0)
-    cfg = Qwen2Config(
+    config_cls, model_cls = {
+        "qwen2": (Qwen2Config, Qwen2ForCausalLM),
+        "llama": (LlamaConfig, LlamaForCausalLM),  # SmolLM2's architecture
+    }[arch]
+    cfg = config_cls(
         vocab_size=64,
-        hidden_size=32,
+        hidden_size=hidden,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
         intermediate_size=64,
         attn_implementation=attn,
     )
-    model = Qwen2ForCausalLM(cfg)
+    model = model_cls(cfg)
     add_fused_lm_head(model, outputs=("log_probs", "entropy"))
     return model
 
@@ -156,7 +160,9 @@ def _grads_finite(model) -> bool:
 
 
 @pytest.mark.gpu
-def test_cuda_sdpa_left_padding_nan_and_the_fix(capsys):
+@pytest.mark.parametrize("arch", ["qwen2", "llama"])
+@pytest.mark.parametrize("hidden", [32, 256])  # head_dim 8 and 64 (SmolLM2's and Qwen2's)
+def test_cuda_sdpa_left_padding_nan_and_the_fix(capsys, arch, hidden):
     """On CUDA, trl's left-padded scoring under SDPA with bf16 autocast is where GRPO's
     gradients went NaN; the right-aligned scoring keeps them finite on the same batch."""
     if not torch.cuda.is_available():
@@ -171,10 +177,10 @@ def test_cuda_sdpa_left_padding_nan_and_the_fix(capsys):
         ("trl left-padded", super(SafeGRPOTrainer, trainer)._get_per_token_logps_and_entropies),
         ("right-aligned", trainer._get_per_token_logps_and_entropies),
     ):
-        model = _tiny_model("sdpa").cuda()
+        model = _tiny_model("sdpa", arch, hidden).cuda()
         lp, _, _ = method(model, ids, mask, keep)
         (lp * mask[:, -keep:]).sum().backward()
         results[name] = _grads_finite(model)
     with capsys.disabled():
-        print(f"\nCUDA SDPA, bf16 autocast: gradients finite {results}")
+        print(f"\n{arch}, head_dim {hidden // 4}, CUDA SDPA, bf16: gradients finite {results}")
     assert results["right-aligned"]

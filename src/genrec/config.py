@@ -109,6 +109,7 @@ def validate_config(config: dict, schema: dict | str | Path) -> dict:
         schema = load_schema(schema)
     normalize_yaml_scalars(config)
     _raise_first(_Validator(schema), config)
+    _check_cross_fields(config)
     data_schema = schema["properties"]["data"]
     _check_data_section(config.get("data", {}), "data")
     for name, ds in config["datasets"].items():
@@ -124,6 +125,24 @@ def validate_config(config: dict, schema: dict | str | Path) -> dict:
                 "min_seq_len must not exceed max_seq_len"
             )
     return config
+
+
+def _check_cross_fields(config: dict) -> None:
+    """Checks between keys that would otherwise fail late, inside a job (after SFT)."""
+    rl = config.get("rl", {})
+    g, per_device = rl.get("num_generations"), rl.get("per_device_batch_size")
+    if rl.get("enabled", True) and g and per_device and per_device % g:
+        raise ConfigError(
+            f"invalid config at 'rl.per_device_batch_size': {per_device} is not a multiple of "
+            f"rl.num_generations ({g}); every group of G candidates must stay on one device"
+        )
+    sft = config.get("sft", {})
+    glob, dev = sft.get("global_batch_size"), sft.get("per_device_batch_size")
+    if glob and dev and glob % dev:
+        raise ConfigError(
+            f"invalid config at 'sft.global_batch_size': {glob} is not a multiple of "
+            f"sft.per_device_batch_size ({dev})"
+        )
 
 
 def _check_data_section(data: dict, prefix: str) -> None:

@@ -4,14 +4,21 @@ Structure, all deterministic from ``seed``:
 
 - items belong to categories (realistic names and per-category vocabularies
   for titles and descriptions) and to brands that each sell in one category;
+- items come in **product lines** of ``line_size`` items: one brand, one
+  category, a line name and three line words that every member's title and
+  description share, plus a part name per member (``Refill``, ``Adapter``,
+  ``Carry Case``, ...). Items of a line are close in content, so their text
+  embeddings, and so their Semantic IDs, share prefixes;
 - popularity is skewed (Zipf within each category);
 - categories have a transition distribution (stay, two related categories,
   a little uniform noise);
-- every item has two preferred successor items (drawn through the category
-  transitions); a user's next item is a preferred successor with probability
-  ``p_successor``, otherwise a popular item of a category drawn from the
-  transitions. So a first-order item-to-item model predicts the next item far
-  better than popularity;
+- a user's next item is, with probability ``p_successor``, the next part of the
+  current item's product line (the refill after the starter kit, the case after
+  the refill, ...; cyclic within the line), otherwise a popular item of a
+  category drawn from the transitions. So the next item is predictable from the
+  last one beyond popularity: by an item-to-item model (SASRec), and by a model
+  that reads the last item's SID, whose prefix (the line) it keeps and whose part
+  it advances;
 - timestamps increase along each sequence (gaps of 1 h to 30 days), users start
   anywhere in 2016-01-01 .. 2018-06-01.
 
@@ -54,6 +61,10 @@ GENERIC = (
 )
 SPECS = ["{n}-Pack", "{n} Count", "{n} mm", "{n} in", "Set of {n}", "{n} oz", "Size {n}"]
 SYLLABLES = "ka ro mi tek ven dur ax lo pri zen tor gal bex ny cor fel sta qua mar vio".split()
+PARTS = (
+    "Starter Kit", "Refill Pack", "Adapter", "Replacement Head", "Carry Case", "Wall Mount",
+    "Cable", "Filter", "Spare Blade", "Battery Pack", "Cleaning Kit", "Extension",
+)  # fmt: skip
 
 
 def _word(rng: np.random.Generator, n_syll: int) -> str:
@@ -84,25 +95,35 @@ def generate(
     seed: int = 7,
     p_successor: float = 0.6,
     zipf: float = 0.6,
+    line_size: int = 6,
 ) -> tuple[dict[str, np.ndarray], list[dict]]:
     """Interactions (``user``, ``item`` indices, ``ts``) and item metadata records."""
     if min_seq_len > max_seq_len:
         raise ValueError("min_seq_len must not exceed max_seq_len")
     if n_items < n_categories:
         raise ValueError("n_items must be at least n_categories")
+    if line_size < 1:
+        raise ValueError("line_size must be at least 1")
     rng = np.random.default_rng(seed)
     cats = _categories(rng, n_categories)
     C = n_categories
 
-    # Items: category, popularity within category, brand.
-    cat_of = rng.permutation(np.arange(n_items) % C)
+    # Product lines (a random item order dealt round-robin), each in one category; at
+    # least one line per category so that every category has items.
+    n_lines = max(-(-n_items // line_size), C)
+    line_of = np.empty(n_items, dtype=np.int64)
+    line_of[rng.permutation(n_items)] = np.arange(n_items) % n_lines
+    line_cat = rng.permutation(np.arange(n_lines) % C)
+    cat_of = line_cat[line_of]
+    line_members = [np.flatnonzero(line_of == ln) for ln in range(n_lines)]
     members = [np.flatnonzero(cat_of == c) for c in range(C)]
     pop = np.empty(n_items)
     for m in members:
         pop[m] = 1.0 / (1.0 + rng.permutation(len(m))) ** zipf
     cum_in_cat = [np.cumsum(pop[m]) / pop[m].sum() for m in members]
     per_cat = max(1, n_brands // C)
-    brand_of = (cat_of * per_cat + rng.integers(0, per_cat, n_items)) % n_brands
+    line_brand = (line_cat * per_cat + rng.integers(0, per_cat, n_lines)) % n_brands
+    brand_of = line_brand[line_of]
     brands = sorted({_word(rng, 2).capitalize() for _ in range(n_brands * 3)})
     brands = [brands[i] for i in rng.permutation(len(brands))[:n_brands]]
     while len(brands) < n_brands:  # tiny syllable space collisions
@@ -127,13 +148,11 @@ def generate(
                 out[rows] = members[c][np.minimum(k, len(members[c]) - 1)]
         return out
 
-    # Two preferred successors per item, uniform within a transition-drawn category.
-    succ = np.empty((n_items, 2), dtype=np.int64)
-    for j in range(2):
-        nxt_cat = _sample_rows(rng, cumT, cat_of)
-        for c in range(C):
-            rows = np.flatnonzero(nxt_cat == c)
-            succ[rows, j] = members[c][rng.integers(0, len(members[c]), len(rows))]
+    # The successor of an item is the next part of its line (cyclic): the refill after
+    # the starter kit, the case after the refill, ...
+    succ = np.arange(n_items)
+    for m in line_members:
+        succ[m] = np.roll(m, -1)
 
     lengths = rng.integers(min_seq_len, max_seq_len + 1, n_users)
     seqs = np.full((n_users, max_seq_len), -1, dtype=np.int64)
@@ -141,9 +160,8 @@ def generate(
     seqs[:, 0] = cur
     for t in range(1, max_seq_len):
         follow = rng.random(n_users) < p_successor
-        which = (rng.random(n_users) < 0.3).astype(np.int64)
         noise = popular_in(_sample_rows(rng, cumT, cat_of[cur]))
-        cur = np.where(follow, succ[cur, which], noise)
+        cur = np.where(follow, succ[cur], noise)
         seqs[:, t] = cur
     start = np.datetime64("2016-01-01").astype("datetime64[s]").astype(np.int64)
     stop = np.datetime64("2018-06-01").astype("datetime64[s]").astype(np.int64)
@@ -156,21 +174,31 @@ def generate(
 
     # Text: Python's random (seeded) is much faster than numpy for per-item picks.
     text_rng = random.Random(int(rng.integers(2**31)))
+    line_name = [_word(rng, 3).capitalize() for _ in range(n_lines)]
+    line_words = [text_rng.sample(cats[line_cat[ln]][1], 3) for ln in range(n_lines)]
+    # one description per line (what the line is for), shared by its members
+    line_text = [
+        f"{line_name[ln]} series "
+        + " ".join(line_words[ln] + text_rng.choices(cats[line_cat[ln]][1], k=3))
+        + " for "
+        + " ".join(text_rng.choices(GENERIC, k=2))
+        for ln in range(n_lines)
+    ]
+    part_of = np.empty(n_items, dtype=np.int64)
+    for m in line_members:
+        part_of[m] = np.arange(len(m)) % len(PARTS)
     meta = []
     for i in range(n_items):
         name, words = cats[cat_of[i]]
         brand = brands[brand_of[i]]
-        title_words = text_rng.sample(words, text_rng.randint(2, 4))
+        ln = line_of[i]
         spec = text_rng.choice(SPECS).format(n=text_rng.randint(2, 99))
-        title = f"{brand} {text_rng.choice(GENERIC).capitalize()} " + " ".join(
-            w.capitalize() for w in title_words
+        title = (
+            f"{brand} {line_name[ln]} "
+            + " ".join(w.capitalize() for w in line_words[ln])
+            + f" {PARTS[part_of[i]]}, {spec}"
         )
-        title += f", {spec}"
-        d1 = (
-            " ".join(text_rng.choices(words, k=6))
-            + " for "
-            + " ".join(text_rng.choices(GENERIC, k=2))
-        )
+        d1 = line_text[ln] + f" {PARTS[part_of[i]].lower()}"
         d2 = f"Made by {brand} &amp; tested for {name.lower()} use."
         desc = (
             [f"<b>{d1.capitalize()}.</b>", d2]

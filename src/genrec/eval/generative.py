@@ -42,6 +42,7 @@ DEFAULT_PARAMS = {
     "batch_size": 8,
     "length_penalty": 0.0,
     "dtype": "auto",
+    "max_samples": None,
 }
 
 
@@ -72,9 +73,15 @@ def resolve_params(params: dict | None, n_items: int | None = None) -> dict:
     return p
 
 
-def read_samples(path: str | Path) -> pd.DataFrame:
-    """A split table (``user_id``, ``history``, ``target``); clear error if malformed."""
+def read_samples(path: str | Path, max_samples: int | None = None) -> pd.DataFrame:
+    """A split table (``user_id``, ``history``, ``target``); clear error if malformed.
+
+    ``max_samples`` keeps the first that many rows (the valid-split evaluation's
+    ``eval.valid_samples``); None keeps all.
+    """
     df = pd.read_parquet(path)
+    if max_samples is not None:
+        df = df.head(int(max_samples))
     missing = [c for c in SAMPLE_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; expected {list(SAMPLE_COLUMNS)}")
@@ -173,7 +180,7 @@ def run_shard(
     """
     sids = read_sids(sids_path)
     p = resolve_params(params, n_items=len(sids))
-    samples = read_samples(samples_path)
+    samples = read_samples(samples_path, p["max_samples"])
     lo, hi = shard_bounds(len(samples), rank, world_size)
     shard = samples.iloc[lo:hi]
     sid_of = dict(zip(sids["item_id"].astype(int), sids["sid"], strict=True))
@@ -344,7 +351,7 @@ def _distributed_main(args: argparse.Namespace) -> None:
     state.wait_for_everyone()
     if state.is_main_process:
         shards = [pd.read_parquet(shard_dir / f"rank-{r:03d}.parquet") for r in range(world)]
-        n = len(read_samples(args.samples))
+        n = len(read_samples(args.samples, p["max_samples"]))
         finalize(
             merge_shards(shards, n),
             p["ks"],

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from genrec.eval.generative import build_prompts, read_samples, read_sids
 from genrec.io import write_json
-from genrec.lm import encode_prompt, load_model_and_tokenizer
+from genrec.lm import encode_prompt, load_model_and_tokenizer, read_prompt_limit
 
 
 def _level_nll(model, prompt_ids: list[int], target_ids: list[int]) -> list[float]:
@@ -64,13 +64,14 @@ def history_probe(
     true_prompts = build_prompts(df, sid_of, source=str(samples))
     other_prompts = build_prompts(shuffled, sid_of, source=str(samples))
     model, tokenizer = load_model_and_tokenizer(model_dir, device=device, dtype="float32")
+    limit = read_prompt_limit(model_dir)
     pairs: dict[int, list[tuple[float, float]]] = {}  # level -> (true, shuffled) NLLs
     for i, target in enumerate(tqdm(df["target"].astype(int), desc="probe", unit="sample")):
         if target not in tokens_of:
             raise ValueError(f"{samples}: row {i}: target item {target} has no SID")
         target_ids = tokenizer.convert_tokens_to_ids(list(tokens_of[target]))
-        a = _level_nll(model, encode_prompt(tokenizer, true_prompts[i]), target_ids)
-        b = _level_nll(model, encode_prompt(tokenizer, other_prompts[i]), target_ids)
+        a = _level_nll(model, encode_prompt(tokenizer, true_prompts[i], limit), target_ids)
+        b = _level_nll(model, encode_prompt(tokenizer, other_prompts[i], limit), target_ids)
         for level, pair in enumerate(zip(a, b, strict=True), start=1):
             pairs.setdefault(level, []).append(pair)
     levels = []

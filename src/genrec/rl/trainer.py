@@ -1,20 +1,23 @@
 """trl's ``GRPOTrainer`` made safe for left-padded prompts, and divergence guards.
 
 **Why right-alignment.** trl scores a completion by running the model over
-``[left-padded prompt | completion]``. Every pad position at the start of a
-row is a query that may attend to no key at all: a fully masked attention row.
-On CUDA, PyTorch's SDPA kernels turn such rows into NaN activations; the loss
-never reads those positions, but their NaNs reach every weight gradient through
-the backward matrix products (0 x NaN = NaN). That was the GRPO failure on the
-GPU: ``grad_norm`` NaN from the first logged step, then a model that emits a
-single code. Eager attention fills masked scores with a finite minimum instead,
-which is why it trained. :class:`SafeGRPOTrainer` rotates each row left by its
-number of leading pads before the forward pass, so the padding sits at the end,
-where a pad query still sees the real tokens before it and no row is fully
-masked, then gathers the completion log-probabilities back in trl's layout.
-Rotary position embeddings depend only on relative positions, so real tokens
-get the same attention as before (and the same positions that generation used:
-counted from the first real token). The fast SDPA path stays in use.
+``[left-padded prompt | completion]``: every pad position at the start of a row is
+a query with no key to attend to (a fully masked attention row). With a trained
+model under SDPA on CUDA this is where GRPO broke. Measured on one H200
+(``benchmarks/grpo_nan_repro.py``: scratch Qwen2 from the old GPU config, one SFT
+epoch on Amazon Industrial, then GRPO with the same seed and batches): trl's own
+left-padded scoring gave a NaN gradient norm at step 12; the right-aligned scoring
+below ran all 20 steps with gradient norms 0-0.41. Eager attention, which fills
+masked scores with a finite minimum, had also trained. (Random-weight models of
+the same shapes gave finite gradients in both layouts, so the trigger needs the
+trained weights' activations; the kernel-level mechanism is not pinned down.)
+:class:`SafeGRPOTrainer` rotates each row left by its number of leading pads
+before the forward pass, so the padding sits at the end, where a pad query still
+sees the real tokens before it and no row is fully masked, then gathers the
+completion log-probabilities back in trl's layout. Rotary position embeddings
+depend only on relative positions, so real tokens get the same attention as
+before (and the same positions that generation used: counted from the first real
+token). The fast SDPA path stays in use.
 
 **Guards.** :class:`DivergenceGuard` stops training with
 :class:`TrainingDiverged` when a loss or gradient norm is not finite, before the
