@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import ast
 import gzip
-import zlib
 import io
 import json
 import logging
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
