@@ -2,15 +2,18 @@
 
 Runs the same random-weight model, prompts and beam count through
 
-  (a) ``genrec.decode`` (tensor trie + ``TrieConstrainedLogitsProcessor``),
+  (a) ``genrec.decode`` with the prefill-once decoder (``decoder="prefill"``, the
+      default: each prompt through the model once, KV cache copied to the beams),
+  (a') ``genrec.decode`` through ``model.generate`` (``decoder="generate"``: tensor
+      trie + ``TrieConstrainedLogitsProcessor``; every beam prefills the prompt),
   (b) REFERENCE ONLY: a re-implementation of upstream MiniOneRec's approach
       (``LogitProcessor.py`` + ``evaluate.py``: a dict from the generated-prefix
       token tuple to the allowed ids, and a per-row Python loop with ``.tolist()``
       in every step), kept in this file for comparison and nowhere else,
   (c) unconstrained beam search for the same number of new tokens (the floor),
 
-checks that (a) and (b) return the same SIDs, and prints prompts/s and the
-ratios. Random weights are fine: speed does not depend on them.
+checks that (a), (a') and (b) return the same SIDs, and prints prompts/s, the
+ratios and (on CUDA) the peak memory of each. Random weights are fine: speed does not depend on them.
 
     python benchmarks/decode.py --model-shape tiny --device cpu
     python benchmarks/decode.py --model-shape qwen0.5b --device cuda
@@ -116,15 +119,20 @@ def sync(device):
 
 
 def timed(fn, device, repeats):
+    """Best-of-``repeats`` seconds, the last output and the peak CUDA memory (MiB) of ``fn``."""
     fn()  # warm-up (kernels, allocator)
     sync(device)
+    cuda = str(device).startswith("cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
         out = fn()
         sync(device)
         best = min(best, time.perf_counter() - t0)
-    return best, out
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None
+    return best, out, peak
 
 
 def bench_batch(model, tok, trie, allowed, prompts, beams, device, repeats):
@@ -146,6 +154,11 @@ def bench_batch(model, tok, trie, allowed, prompts, beams, device, repeats):
     def ours():
         return constrained_generate(model, tok, prompts, trie, beams, beams).item_ids
 
+    def ours_generate():
+        return constrained_generate(
+            model, tok, prompts, trie, beams, beams, decoder="generate"
+        ).item_ids
+
     def reference():
         out = model.generate(
             input_ids=ids,
@@ -160,10 +173,13 @@ def bench_batch(model, tok, trie, allowed, prompts, beams, device, repeats):
         return model.generate(input_ids=ids, attention_mask=mask, generation_config=cfg).sequences
 
     with torch.no_grad():
-        t_ours, items_ours = timed(ours, device, repeats)
-        t_ref, items_ref = timed(reference, device, repeats)
-        t_floor, _ = timed(floor, device, repeats)
-    return t_ours, t_ref, t_floor, items_ours, items_ref
+        out = {
+            "ours": timed(ours, device, repeats),
+            "generate": timed(ours_generate, device, repeats),
+            "reference": timed(reference, device, repeats),
+            "floor": timed(floor, device, repeats),
+        }
+    return out
 
 
 def bench_processors(trie, allowed, seqs, rows, beams, vocab, device, repeats, seed):
@@ -183,7 +199,7 @@ def bench_processors(trie, allowed, seqs, rows, beams, vocab, device, repeats, s
             "reference": UpstreamStyleProcessor(allowed, beams, plen),
         }
         for name, proc in procs.items():
-            best, _ = timed(
+            best, _, _ = timed(
                 lambda proc=proc, ids=ids, scores=scores: proc(ids, scores), device, repeats
             )
             times[name] += best
@@ -210,8 +226,14 @@ def run(args):
             ).tolist()
             for _ in range(bs)
         ]
-        t_ours, t_ref, t_floor, items_ours, items_ref = bench_batch(
-            model, tok, trie, allowed, prompts, args.beams, device, args.repeats
+        timings = bench_batch(model, tok, trie, allowed, prompts, args.beams, device, args.repeats)
+        (t_ours, items_ours, mem_ours), (t_gen, items_gen, mem_gen) = (
+            timings["ours"],
+            timings["generate"],
+        )
+        (t_ref, items_ref, mem_ref), (t_floor, _, mem_floor) = (
+            timings["reference"],
+            timings["floor"],
         )
         beams = args.beams
         proc_t = bench_processors(
@@ -226,10 +248,18 @@ def run(args):
             args.seed,
         )
         same = int((items_ours == items_ref).all(dim=1).sum())
+        same_gen = int((items_ours == items_gen).all(dim=1).sum())
         row = {
             "batch_size": bs,
             "beams": beams,
             "ours_prompts_per_s": bs / t_ours,
+            "ours_generate_prompts_per_s": bs / t_gen,
+            "ours_vs_ours_generate": t_gen / t_ours,
+            "rows_identical_to_generate_path": same_gen,
+            "peak_mb_ours": mem_ours,
+            "peak_mb_ours_generate": mem_gen,
+            "peak_mb_reference": mem_ref,
+            "peak_mb_floor": mem_floor,
             "reference_prompts_per_s": bs / t_ref,
             "floor_prompts_per_s": bs / t_floor,
             "ours_vs_floor": t_floor / t_ours,
@@ -242,11 +272,14 @@ def run(args):
         }
         results.append(row)
         print(
-            f"batch {bs:4d} beams {beams}: ours {row['ours_prompts_per_s']:8.2f}  "
+            f"batch {bs:4d} beams {beams}: ours (prefill once) {row['ours_prompts_per_s']:8.2f}  "
+            f"ours via generate {row['ours_generate_prompts_per_s']:8.2f}  "
             f"upstream-style {row['reference_prompts_per_s']:8.2f}  "
             f"unconstrained {row['floor_prompts_per_s']:8.2f} prompts/s | "
             f"ours/floor {row['ours_vs_floor']:.2f}x  ours/upstream {row['ours_vs_reference']:.2f}x | "
-            f"same SIDs {same}/{bs}, invalid {row['invalid_ours']}/{row['invalid_reference']} | "
+            f"same SIDs as reference {same}/{bs}, as generate path {same_gen}/{bs}, "
+            f"invalid {row['invalid_ours']}/{row['invalid_reference']} | "
+            f"peak MiB {mem_ours}/{mem_gen}/{mem_ref}/{mem_floor} | "
             f"processor alone: ours {row['processor_ms_per_sid_ours']:.1f} ms, "
             f"upstream-style {row['processor_ms_per_sid_reference']:.1f} ms per SID",
             flush=True,
@@ -264,7 +297,12 @@ def run(args):
     if args.json_out:
         with open(args.json_out, "w") as fh:
             json.dump({"meta": meta, "results": results}, fh, indent=2)
-    mismatch = [r["batch_size"] for r in results if r["rows_identical"] != r["batch_size"]]
+    mismatch = [
+        r["batch_size"]
+        for r in results
+        if r["rows_identical"] != r["batch_size"]
+        or r["rows_identical_to_generate_path"] != r["batch_size"]
+    ]
     if mismatch:
         print(f"WARNING: ours and the reference differ at batch sizes {mismatch}")
     return results

@@ -151,3 +151,24 @@ def test_a_checkpoints_generation_config_never_reaches_decoding(tiny, tmp_path):
     assert (got >= 0).all()
     assert all(len(set(row)) == 10 for row in got.tolist())
     assert loaded.generation_config.repetition_penalty == 1.1  # restored afterwards
+
+
+@pytest.mark.parametrize("beams, length_penalty", [(5, 0.0), (12, 0.0), (40, 0.0), (12, 1.0)])
+def test_prefill_once_decoder_ranks_exactly_like_generate(tiny, beams, length_penalty):
+    """The prefill-once beam search returns the SIDs of HF generate's beam search, in the
+    same order, for left-padded prompts of different lengths (some items have 4-level
+    SIDs, 40 beams rank every item)."""
+    model, tokenizer, sids = tiny
+    trie = SidTrie.from_sids_table(sids, tokenizer)
+    prompts = [
+        encode_prompt(tokenizer, sid_next(list(sids["sid"][i : i + 1 + i % 6]))) for i in range(12)
+    ]
+    assert len({len(p) for p in prompts}) > 3
+    kw = dict(num_beams=beams, num_return_sequences=beams, length_penalty=length_penalty)
+    ref = constrained_generate(model, tokenizer, prompts, trie, decoder="generate", **kw)
+    got = constrained_generate(model, tokenizer, prompts, trie, decoder="prefill", **kw)
+    assert torch.equal(got.item_ids, ref.item_ids)
+    assert (got.item_ids >= 0).all()
+    assert all(len(set(r)) == beams for r in got.item_ids.tolist())
+    with pytest.raises(ValueError, match="decoder must be one of"):
+        constrained_generate(model, tokenizer, prompts, trie, 5, 5, decoder="fast")

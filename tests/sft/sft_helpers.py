@@ -100,6 +100,10 @@ def tiny_params(**sft_overrides) -> tuple[dict, dict]:
         tokenizer_vocab_size=400,
     )
     sft = cfg["sft"]
+    # the task mix of these tests (not the demo's, which trains sid_next alone)
+    caps = {"sid_next": None, "sid_to_title": None, "title_to_sid": None}
+    caps.update(title_history_to_sid=300, sid_history_to_title=300, title_history_to_title=0)
+    sft["tasks"] = {task: {"max_samples": cap} for task, cap in caps.items()}
     sft.update(
         max_valid_samples=16,
         cutoff_len=128,

@@ -21,6 +21,8 @@ from transformers import GenerationConfig, LogitsProcessorList
 from genrec.decode.processor import TrieConstrainedLogitsProcessor
 from genrec.decode.trie import SidTrie
 
+DECODERS = ("prefill", "generate")
+
 
 @dataclass
 class ConstrainedOutput:
@@ -83,6 +85,7 @@ def constrained_generate(
     top_k: int | None = None,
     top_p: float | None = None,
     length_penalty: float = 0.0,
+    decoder: str = "prefill",
     **generate_kwargs,
 ) -> ConstrainedOutput:
     """Generate SIDs that are all valid items, for a batch of prompt token ids.
@@ -94,9 +97,14 @@ def constrained_generate(
     with ``torch.manual_seed`` beforehand for reproducible rollouts.
     ``temperature``/``top_k``/``top_p`` only act when sampling, after the trie
     mask (they never remove every valid token). ``length_penalty`` 0 ranks
-    beams by total log-probability (as MiniOneRec). Extra ``generate_kwargs``
-    go to ``model.generate``.
+    beams by total log-probability (as MiniOneRec). ``decoder`` ``prefill``
+    (default) runs beam search with :func:`genrec.decode.prefill.prefill_beam_search`
+    (each prompt through the model once, the same ranking as ``generate``);
+    ``generate`` uses ``model.generate`` (sampling always does). Extra
+    ``generate_kwargs`` go to ``model.generate``.
     """
+    if decoder not in DECODERS:
+        raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
     if num_return_sequences > num_beams and not do_sample:
         raise ValueError(
             f"num_return_sequences ({num_return_sequences}) must not exceed num_beams ({num_beams})"
@@ -110,6 +118,21 @@ def constrained_generate(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else trie.eos_token_id
     input_ids, attention_mask = left_pad(prompts_ids, pad_id, device)
     prompt_len = input_ids.shape[1]
+    if decoder == "prefill" and not do_sample and not generate_kwargs:
+        from genrec.decode.prefill import prefill_beam_search
+
+        sequences, _ = prefill_beam_search(
+            model,
+            input_ids,
+            attention_mask,
+            trie,
+            num_beams,
+            num_return_sequences,
+            pad_id,
+            length_penalty=length_penalty,
+        )
+        items = trie.lookup(sequences).view(len(prompts_ids), num_return_sequences).cpu()
+        return ConstrainedOutput(sequences=sequences, item_ids=items, prompt_len=prompt_len)
     # Explicit values throughout: a `None` would be filled in from the model's own
     # generation config (e.g. a checkpoint's do_sample=True, top_k=20, top_p=0.8).
     if do_sample:

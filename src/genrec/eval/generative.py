@@ -43,6 +43,7 @@ DEFAULT_PARAMS = {
     "length_penalty": 0.0,
     "dtype": "auto",
     "max_samples": None,
+    "decoder": "prefill",
 }
 
 
@@ -131,6 +132,7 @@ def predict(
     batch_size: int,
     length_penalty: float = 0.0,
     sid_of: dict[int, str] | None = None,
+    decoder: str = "prefill",
 ) -> tuple[np.ndarray, list[list[str]]]:
     """Ranked item ids ``[n, top_n]`` (-1 = invalid) and their SID strings, in prompt order.
 
@@ -152,6 +154,7 @@ def predict(
             num_beams=num_beams,
             num_return_sequences=num_beams,
             length_penalty=length_penalty,
+            decoder=decoder,
         )
         got = out.item_ids[:, :top_n].numpy()
         seqs = out.sequences.view(len(idx), num_beams, -1)[:, :top_n].cpu().tolist()
@@ -209,6 +212,7 @@ def run_shard(
         batch_size=int(p["batch_size"]),
         length_penalty=float(p["length_penalty"]),
         sid_of=sid_of,
+        decoder=p["decoder"],
     )
     return pd.DataFrame(
         {
