@@ -139,11 +139,11 @@ def _params(**over):
     return p
 
 
-def _run(demo, out, params, num_gpus=0):
+def _run(demo, out, params, num_gpus=0, sft=None):
     from genrec.rl.train import train_grpo
 
     train_grpo(
-        demo.root / "sft",
+        sft or demo.root / "sft",
         demo.root / "train.parquet",
         demo.root / "items.parquet",
         demo.root / "sids.parquet",
@@ -247,22 +247,10 @@ def test_broken_policy_stops_grpo_before_any_model_is_written(demo, tmp_path):
     model.save_pretrained(broken)
     demo.tokenizer.save_pretrained(broken)
     out = tmp_path / "run"
-    from genrec.rl.train import train_grpo
-
     with pytest.raises(
         RolloutCollapsed, match="every one of the 8 rollout completions is an invalid SID"
     ):
-        train_grpo(
-            broken,
-            demo.root / "train.parquet",
-            demo.root / "items.parquet",
-            demo.root / "sids.parquet",
-            out / "model",
-            out / "rl_log.json",
-            out / "rl_curves.png",
-            _params(rewards={"rule": 1.0}),
-            checkpoint_dir=out / "ckpt",
-        )
+        _run(demo, out, _params(rewards={"rule": 1.0}), sft=broken)
     assert not (out / "model").exists() and not (out / "rl_log.json").exists()
 
 
