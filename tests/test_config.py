@@ -176,12 +176,21 @@ datasets:
   x: {reviews: r.json, meta: m.json, format: 2023}
 data:
   format: 2018
-  time_window: {start: 2017-07-01, end: 2018-11-01 12:30:00}
+  time_window: {start: 2017-07-01, end: 2018-11-01 00:00:00}
 """
     cfg = validate_config(yaml.safe_load(text), schema)
     assert cfg["data"]["format"] == "2018" and cfg["datasets"]["x"]["format"] == "2023"
     assert cfg["data"]["time_window"]["start"] == "2017-07-01"
-    assert cfg["data"]["time_window"]["end"] == "2018-11-01 12:30:00"
+    assert cfg["data"]["time_window"]["end"] == "2018-11-01"
+    # a time of day is not a date: refused at config time, naming the key
+    with pytest.raises(ConfigError, match="'data.time_window.end': '2018-11-01 12:30:00'"):
+        validate_config(yaml.safe_load(text.replace("00:00:00", "12:30:00")), schema)
+
+
+def test_removed_key_says_what_replaced_it(schema):
+    cfg = {"datasets": {"x": {"reviews": "r", "meta": "m"}}, "rl": {"max_prompt_length": 512}}
+    with pytest.raises(ConfigError, match="'rl.max_prompt_length': this key was removed"):
+        validate_config(cfg, schema)
 
 
 def test_every_schema_error_is_listed(schema):

@@ -64,7 +64,9 @@ def normalize_yaml_scalars(config: Any, key: str | None = None) -> Any:
     if isinstance(config, list):
         return [normalize_yaml_scalars(v) for v in config]
     if isinstance(config, _dt.datetime):
-        return config.isoformat(sep=" ")
+        if config.time() == _dt.time(0) and config.tzinfo is None:
+            return config.date().isoformat()
+        return config.isoformat(sep=" ")  # the schema's date pattern then names the key
     if isinstance(config, _dt.date):
         return config.isoformat()
     if key in _STRING_KEYS and isinstance(config, int) and not isinstance(config, bool):
@@ -108,6 +110,7 @@ def validate_config(config: dict, schema: dict | str | Path) -> dict:
     if not isinstance(schema, dict):
         schema = load_schema(schema)
     normalize_yaml_scalars(config)
+    _check_removed_keys(config)
     _raise_first(_Validator(schema), config)
     _check_cross_fields(config)
     data_schema = schema["properties"]["data"]
@@ -125,6 +128,18 @@ def validate_config(config: dict, schema: dict | str | Path) -> dict:
                 "min_seq_len must not exceed max_seq_len"
             )
     return config
+
+
+REMOVED_KEYS = {
+    ("rl", "max_prompt_length"): "prompts are cut by one rule in SFT, RL and evaluation, "
+    "derived from sft.cutoff_len (config/README.md); delete the key",
+}
+
+
+def _check_removed_keys(config: dict) -> None:
+    for (section, key), why in REMOVED_KEYS.items():
+        if isinstance(config.get(section), dict) and key in config[section]:
+            raise ConfigError(f"invalid config at '{section}.{key}': this key was removed: {why}")
 
 
 def _check_cross_fields(config: dict) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 RESPONSE_HEADER = "### Response:\n"
+INPUT_HEADER = "### Input:\n"
 
 TASKS = (
     "sid_next",  # 1. SID history -> next SID (the recommendation task)
@@ -23,7 +24,7 @@ TASKS = (
 
 
 def _format(instruction: str, inp: str) -> str:
-    return f"### Instruction:\n{instruction}\n### Input:\n{inp}\n{RESPONSE_HEADER}"
+    return f"### Instruction:\n{instruction}\n{INPUT_HEADER}{inp}\n{RESPONSE_HEADER}"
 
 
 def _sid_list(sids: Sequence[str]) -> str:

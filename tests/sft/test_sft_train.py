@@ -222,11 +222,17 @@ def test_one_prompt_length_rule_for_sft_rl_and_evaluation(sft_inputs, tmp_path):
     limit = read_prompt_limit(tmp_path / "model")
     assert limit == 64 - sids["tokens"].map(len).max() - 1
     model, tok = load_model_and_tokenizer(tmp_path / "model")
-    long_prompt = prompts.title_history_to_sid([f"a very long product title {i}" for i in range(40)])
+    long_prompt = prompts.title_history_to_sid(
+        [f"a very long product title {i}" for i in range(40)]
+    )
     assert len(encode_prompt(tok, long_prompt)) > 3 * limit
     sft_ids = encode_example(tok, long_prompt, sids.sid[0], 64, limit)["input_ids"]
     rollout = ConstrainedRollout(tok, sid_token_ids(tok, sids), max_prompt_length=limit)
     eval_ids = encode_prompt(tok, long_prompt, read_prompt_limit(tmp_path / "model"))
     assert len(eval_ids) == limit
     assert sft_ids[:limit] == eval_ids == rollout.encode(long_prompt)
-    assert eval_ids == encode_prompt(tok, long_prompt)[-limit:]  # the oldest tokens go
+    full = encode_prompt(tok, long_prompt)
+    head = encode_prompt(tok, long_prompt[: long_prompt.index("### Input:\n") + 11])
+    # the instruction and input header stay, the oldest history goes, the end stays
+    assert eval_ids[: len(head)] == head
+    assert eval_ids[len(head) :] == full[len(full) - (limit - len(head)) :]

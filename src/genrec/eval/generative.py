@@ -77,12 +77,14 @@ def resolve_params(params: dict | None, n_items: int | None = None) -> dict:
 def read_samples(path: str | Path, max_samples: int | None = None) -> pd.DataFrame:
     """A split table (``user_id``, ``history``, ``target``); clear error if malformed.
 
-    ``max_samples`` keeps the first that many rows (the valid-split evaluation's
-    ``eval.valid_samples``); None keeps all.
+    ``max_samples`` keeps that many rows evenly spaced over the table (the
+    valid-split evaluation's ``eval.valid_samples``; a chronological split is in
+    time order, so the subset spans the whole period); None keeps all.
     """
     df = pd.read_parquet(path)
-    if max_samples is not None:
-        df = df.head(int(max_samples))
+    if max_samples is not None and len(df) > int(max_samples):
+        rows = np.linspace(0, len(df) - 1, int(max_samples)).round().astype(np.int64)
+        df = df.iloc[np.unique(rows)]
     missing = [c for c in SAMPLE_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; expected {list(SAMPLE_COLUMNS)}")

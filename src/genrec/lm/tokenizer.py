@@ -175,13 +175,37 @@ def encode_prompt(tokenizer, text: str, max_tokens: int | None = None) -> list[i
     Public helper shared by SFT, RL and evaluation: SFT encodes the prompt with
     this function and the response separately, so the prompt ids a model sees at
     evaluation are exactly the ones it was trained on. Special tokens the
-    tokenizer adds in front (e.g. a BOS) are kept. ``max_tokens`` keeps only the
-    last that many ids (see :func:`prompt_token_limit`).
+    tokenizer adds in front (e.g. a BOS) are kept. ``max_tokens`` (see
+    :func:`prompt_token_limit`) shortens a longer prompt to that many ids by
+    dropping its oldest history tokens; the BOS, the instruction and the input
+    header stay.
     """
     ids = list(tokenizer(text, add_special_tokens=True)["input_ids"])
     if max_tokens is not None and len(ids) > max_tokens:
-        ids = ids[len(ids) - max_tokens :]
+        ids = _cut_history(tokenizer, text, ids, max_tokens)
     return ids
+
+
+def _cut_history(tokenizer, text: str, ids: list[int], max_tokens: int) -> list[int]:
+    """``ids`` shortened to ``max_tokens`` by dropping the oldest *history* tokens.
+
+    The head (special tokens such as a BOS, the instruction and the input header of
+    :mod:`genrec.prompts`) and the tail are kept; what goes is the start of the input,
+    i.e. the oldest history items. When the head's tokens are not a prefix of
+    ``ids`` (a tokenizer that merges across the header) or the head alone does not
+    fit, the prompt is cut from the left.
+    """
+    from genrec.prompts import INPUT_HEADER
+
+    cut = text.find(INPUT_HEADER)
+    if cut >= 0:
+        head = list(
+            tokenizer(text[: cut + len(INPUT_HEADER)], add_special_tokens=True)["input_ids"]
+        )
+        # a tokenizer that appends special tokens (e.g. EOS) would break the prefix test
+        if ids[: len(head)] == head and len(head) < max_tokens:
+            return head + ids[len(ids) - (max_tokens - len(head)) :]
+    return ids[len(ids) - max_tokens :]
 
 
 def encode_example(
@@ -196,8 +220,8 @@ def encode_example(
     Labels are ``-100`` on the prompt, so the loss covers only the response
     and EOS. The prompt keeps its last ``max_prompt_tokens`` ids (the rule that
     RL and evaluation apply too); when the example still exceeds ``cutoff_len``
-    tokens (a long title as the response) the prompt is cut further from the
-    left; returns ``None`` when even the response with EOS does not fit.
+    tokens (a long title as the response) more of the oldest history goes;
+    returns ``None`` when even the response with EOS does not fit.
     """
     prompt_ids = encode_prompt(tokenizer, prompt, max_prompt_tokens)
     response_ids = list(tokenizer(response, add_special_tokens=False)["input_ids"])
@@ -206,7 +230,7 @@ def encode_example(
     if room < 1:
         return None
     if len(prompt_ids) > room:
-        prompt_ids = prompt_ids[len(prompt_ids) - room :]
+        prompt_ids = _cut_history(tokenizer, prompt, prompt_ids, room)
     input_ids = prompt_ids + response_ids
     return {
         "input_ids": input_ids,

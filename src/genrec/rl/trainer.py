@@ -62,16 +62,18 @@ class SafeGRPOTrainer(GRPOTrainer):
             return super()._get_per_token_logps_and_entropies(
                 model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
             )
-        width = input_ids.shape[1]
         ids = rotate_left(input_ids, lead)
         mask = rotate_left(attention_mask, lead)
-        # scores of every position but the first: out[:, j] belongs to rotated token j + 1
+        # completion token t of row i sits at width - keep + t - lead[i] after the rotation,
+        # so the last keep + max(lead) positions hold every row's completion
+        span = logits_to_keep + int(lead.max())
         logps, entropies, aux = super()._get_per_token_logps_and_entropies(
-            model, ids, mask, width - 1, *args, **kwargs
+            model, ids, mask, span, *args, **kwargs
         )
-        # completion token t sits at width - keep + t, i.e. at width - keep + t - lead rotated
-        pos = torch.arange(width - logits_to_keep, width, device=lead.device)[None, :]
-        idx = (pos - lead[:, None] - 1).to(logps.device)
+        # out[:, j] scores rotated position width - span + j: completion token t of row i
+        # is at j = max(lead) - lead[i] + t
+        t = torch.arange(logits_to_keep, device=lead.device)[None, :]
+        idx = (int(lead.max()) - lead[:, None] + t).to(logps.device)
         logps = logps.gather(1, idx)
         if entropies is not None:
             entropies = entropies.gather(1, idx.to(entropies.device))

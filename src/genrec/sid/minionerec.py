@@ -84,8 +84,9 @@ def read_index_json(
             raise ValueError(
                 f"{path}: keys such as {numeric[:3]} are numbers, which is ambiguous: "
                 "upstream MiniOneRec files use their own item ids 0..N-1, not ours. Set "
-                "sid.import.keys to 'item_id' (a file exported by this workflow) or give "
-                "sid.import.id_map (a JSON object upstream id -> asin)"
+                "sid.import.keys to 'asin' (keys are the items' asins, e.g. ISBN-10s), to "
+                "'item_id' (a file exported by this workflow), or give sid.import.id_map "
+                "(a JSON object upstream id -> asin)"
             )
         keys = "asin"
     if keys == "item_id":
