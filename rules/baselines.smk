@@ -61,7 +61,6 @@ rule baseline_sasrec:
         sasrec=lambda wc: sasrec_params(
             config["baselines"]["sasrec"],
             data_params(config, wc.dataset)["max_history"],
-            config["seed"],
             config["resources"]["gpu"]["sasrec"],
         ),
         ks=lambda wc: config["eval"]["ks"],

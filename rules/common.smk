@@ -75,10 +75,9 @@ def rl_enabled(config):
 def sid_params(config, method):
     """The `sid` config slice one method uses: shared keys plus its own section."""
     sid = config["sid"]
-    seed = config["seed"] if sid["seed"] is None else sid["seed"]
     return {
         "codebook_sizes": sid["codebook_sizes"],
-        "seed": seed,
+        "seed": sid["seed"],
         method: sid[method],
     }
 

@@ -34,14 +34,7 @@ rule train_rl:
     resources:
         gpu=lambda wc: config["resources"]["gpu"]["rl"],
     params:
-        rl=lambda wc: {
-            **config["rl"],
-            "seed": (
-                config["seed"]
-                if config["rl"]["seed"] is None
-                else config["rl"]["seed"]
-            ),
-        },
+        rl=lambda wc: config["rl"],
         checkpoint_dir="checkpoints/{dataset}/rl/{method}",
     script:
         "../workflow/scripts/rl_train.py"

@@ -42,9 +42,7 @@ rule build_sft_datasets:
             "tasks": config["sft"]["tasks"],
             "max_valid_samples": config["sft"]["max_valid_samples"],
         },
-        seed=lambda wc: (
-            config["seed"] if config["sft"]["seed"] is None else config["sft"]["seed"]
-        ),
+        seed=lambda wc: config["sft"]["seed"],
     script:
         "../workflow/scripts/sft_datasets.py"
 
@@ -83,9 +81,7 @@ rule train_sft:
             for k, v in config["sft"].items()
             if k not in ("tasks", "max_valid_samples", "seed")
         },
-        seed=lambda wc: (
-            config["seed"] if config["sft"]["seed"] is None else config["sft"]["seed"]
-        ),
+        seed=lambda wc: config["sft"]["seed"],
         checkpoint_dir="checkpoints/{dataset}/sft/{method}",
     script:
         "../workflow/scripts/sft_train.py"

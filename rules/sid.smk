@@ -66,11 +66,7 @@ rule import_sids:
     params:
         sid=lambda wc: {
             "codebook_sizes": config["sid"]["codebook_sizes"],
-            "seed": (
-                config["seed"]
-                if config["sid"]["seed"] is None
-                else config["sid"]["seed"]
-            ),
+            "seed": config["sid"]["seed"],
             "import": {
                 "keys": config["sid"]["import"]["keys"],
                 "id_map": config["sid"]["import"]["id_map"],

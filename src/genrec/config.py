@@ -113,6 +113,7 @@ def validate_config(config: dict, schema: dict | str | Path) -> dict:
     _check_removed_keys(config)
     _raise_first(_Validator(schema), config)
     _check_cross_fields(config)
+    resolve_seeds(config)
     data_schema = schema["properties"]["data"]
     _check_data_section(config.get("data", {}), "data")
     for name, ds in config["datasets"].items():
@@ -127,6 +128,24 @@ def validate_config(config: dict, schema: dict | str | Path) -> dict:
                 f"invalid config at 'datasets.{name}.synthetic': "
                 "min_seq_len must not exceed max_seq_len"
             )
+    return config
+
+
+# Sections with a `seed: null` that means "the top-level seed".
+SEEDED_SECTIONS = (("sid",), ("sft",), ("rl",), ("baselines", "sasrec"))
+
+
+def resolve_seeds(config: dict) -> dict:
+    """Give every seeded section its seed: its own, or the top-level ``seed`` when null.
+
+    The one place of this fallback; rules and the library read ``<section>.seed``.
+    """
+    for path in SEEDED_SECTIONS:
+        node = config
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and node.get("seed") is None:
+            node["seed"] = config["seed"]
     return config
 
 

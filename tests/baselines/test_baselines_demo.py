@@ -29,7 +29,7 @@ def test_sasrec_beats_popularity_on_demo_data(tmp_path, repo_root):
         cfg["baselines"]["popularity"], ks,
     )  # fmt: skip
     # the demo config's SASRec, capped at 5 epochs to keep the test short
-    params = sasrec_params(cfg["baselines"]["sasrec"], 10, cfg["seed"], gpus=0)
+    params = sasrec_params(cfg["baselines"]["sasrec"], 10, gpus=0)
     params.update(max_epochs=5)
     sas = sasrec.train_and_evaluate(
         d / "train.parquet", d / "valid.parquet", d / "test.parquet", d / "items.parquet",

@@ -107,11 +107,27 @@ def test_load_rejects_mismatched_config(trained, tmp_path):
 
 
 def test_param_resolution():
-    section = {"enabled": True, "max_len": None, "seed": None, "device": "auto", "lr": 0.1}
-    p = sasrec_params(section, max_history=7, seed=11, gpus=0)
+    section = {"enabled": True, "max_len": None, "seed": 11, "device": "auto", "lr": 0.1}
+    p = sasrec_params(section, max_history=7, gpus=0)
     assert p == {"max_len": 7, "seed": 11, "device": "cpu", "lr": 0.1}
-    assert sasrec_params(section, 7, 11, gpus=1)["device"] == "cuda"
-    assert sasrec_params({**section, "max_len": 3, "seed": 2}, 7, 11)["max_len"] == 3
+    assert sasrec_params(section, 7, gpus=1)["device"] == "cuda"
+    assert sasrec_params({**section, "max_len": 3, "seed": 2}, 7)["max_len"] == 3
+    with pytest.raises(ValueError, match="seed is null"):
+        sasrec_params({**section, "seed": None}, 7)
+
+
+def test_section_seeds_fall_back_to_the_top_level_seed_once(repo_root):
+    """One place resolves `seed: null` (genrec.config.resolve_seeds), at validation."""
+    import yaml
+
+    from genrec.config import validate_config
+
+    cfg = yaml.safe_load((repo_root / "config" / "config.yaml").read_text())
+    cfg["seed"] = 5
+    cfg["rl"]["seed"] = 9
+    cfg = validate_config(cfg, repo_root / "config" / "schema.yaml")
+    assert [cfg["sid"]["seed"], cfg["sft"]["seed"], cfg["rl"]["seed"]] == [5, 5, 9]
+    assert cfg["baselines"]["sasrec"]["seed"] == 5
 
 
 def test_padded_positions_are_ignored():
