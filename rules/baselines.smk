@@ -23,7 +23,7 @@ rule baseline_popularity:
         popularity=lambda wc: config["baselines"]["popularity"],
         ks=lambda wc: config["eval"]["ks"],
     script:
-        "../workflow/scripts/baselines_popularity.py"
+        "../workflow/scripts/baseline_popularity.py"
 
 
 rule baseline_sasrec:
@@ -65,4 +65,4 @@ rule baseline_sasrec:
         ),
         ks=lambda wc: config["eval"]["ks"],
     script:
-        "../workflow/scripts/baselines_sasrec.py"
+        "../workflow/scripts/baseline_sasrec.py"

@@ -18,7 +18,7 @@ rule synthetic_data:
     params:
         synthetic=lambda wc: config["datasets"][wc.dataset]["synthetic"],
     script:
-        "../workflow/scripts/data_synthetic.py"
+        "../workflow/scripts/synthetic_data.py"
 
 
 rule prepare_data:
@@ -43,4 +43,4 @@ rule prepare_data:
     params:
         data=lambda wc: data_params(config, wc.dataset),
     script:
-        "../workflow/scripts/data_prepare.py"
+        "../workflow/scripts/prepare_data.py"

@@ -29,7 +29,7 @@ rule summarize_metrics:
         ks=lambda wc: config["eval"]["ks"],
         report=lambda wc: config["report"],
     script:
-        "../workflow/scripts/report_summary.py"
+        "../workflow/scripts/summarize_metrics.py"
 
 
 # Runs after the summary (so after every evaluation and training job) and reads
@@ -57,4 +57,4 @@ rule plot_runtimes:
         bench_dir=lambda wc: f"results/{wc.dataset}/benchmarks",
         dpi=lambda wc: config["report"]["dpi"],
     script:
-        "../workflow/scripts/report_runtimes.py"
+        "../workflow/scripts/plot_runtimes.py"

@@ -37,4 +37,4 @@ rule train_rl:
         rl=lambda wc: config["rl"],
         checkpoint_dir="checkpoints/{dataset}/rl/{method}",
     script:
-        "../workflow/scripts/rl_train.py"
+        "../workflow/scripts/train_rl.py"

@@ -44,7 +44,7 @@ rule build_sft_datasets:
         },
         seed=lambda wc: config["sft"]["seed"],
     script:
-        "../workflow/scripts/sft_datasets.py"
+        "../workflow/scripts/build_sft_datasets.py"
 
 
 rule train_sft:
@@ -84,4 +84,4 @@ rule train_sft:
         seed=lambda wc: config["sft"]["seed"],
         checkpoint_dir="checkpoints/{dataset}/sft/{method}",
     script:
-        "../workflow/scripts/sft_train.py"
+        "../workflow/scripts/train_sft.py"

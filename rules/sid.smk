@@ -39,7 +39,7 @@ rule build_sids:
     params:
         sid=lambda wc: sid_params(config, wc.method),
     script:
-        "../workflow/scripts/sid_build.py"
+        "../workflow/scripts/build_sids.py"
 
 
 rule import_sids:
@@ -73,7 +73,7 @@ rule import_sids:
             },
         },
     script:
-        "../workflow/scripts/sid_import.py"
+        "../workflow/scripts/import_sids.py"
 
 
 rule export_minionerec:
@@ -95,4 +95,4 @@ rule export_minionerec:
     params:
         name=lambda wc: wc.dataset,
     script:
-        "../workflow/scripts/sid_export_minionerec.py"
+        "../workflow/scripts/export_minionerec.py"

@@ -1,6 +1,6 @@
 """The data stage: raw reviews + metadata -> items, id maps, samples, split, stats.
 
-Entry point :func:`prepare` (workflow script ``data_prepare.py``). Every output
+Entry point :func:`prepare` (workflow script ``prepare_data.py``). Every output
 is computed before the first one is written, and each is written atomically,
 so a failure never leaves partial tables behind.
 """
