@@ -44,6 +44,24 @@ def atomic_path(path: str | Path, directory: bool = False) -> Iterator[Path]:
         raise
 
 
+def hash_path(h, path: str | Path, with_names: bool = True) -> None:
+    """Feed ``path`` into the hashlib object ``h``: a file's bytes, or a directory's files
+    (sorted, each preceded by its relative name). ``with_names`` also prefixes a single
+    file with its name (checkpoint fingerprints); without it a file hashes to its plain
+    ``sha256sum``.
+    """
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            h.update(str(f.relative_to(path)).encode())
+        elif with_names:
+            h.update(f.name.encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                h.update(chunk)
+
+
 def write_json(obj: Any, path: str | Path, indent: int = 2) -> None:
     """Write ``obj`` as JSON atomically."""
     with atomic_path(path) as tmp:

@@ -29,7 +29,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from genrec.io import atomic_path, write_json
+from genrec.io import atomic_path, hash_path, write_json
 
 log = logging.getLogger(__name__)
 
@@ -91,15 +91,9 @@ def resolve_base_model(spec: str) -> BaseModelSource | None:
 
 
 def sha256_of(path: Path) -> str:
-    """SHA-256 of a file, or of a directory's files (names and bytes, sorted)."""
+    """SHA-256 of a file (its plain ``sha256sum``), or of a directory's files."""
     h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for f in files:
-        if path.is_dir():
-            h.update(str(f.relative_to(path)).encode())
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                h.update(chunk)
+    hash_path(h, path, with_names=False)
     return h.hexdigest()
 
 

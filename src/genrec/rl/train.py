@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from genrec.distributed import launch, peak_gpu_memory_mb, pick_device
-from genrec.io import atomic_path, write_json
+from genrec.io import atomic_path, hash_path, write_json
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +48,7 @@ def _hash_files(paths) -> str:
     """Content hash of files and directories (what a resumed run must share)."""
     h = hashlib.sha256()
     for root in paths:
-        root = Path(root)
-        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-        for f in files:
-            h.update(str(f.relative_to(root) if root.is_dir() else f.name).encode())
-            with open(f, "rb") as fh:
-                for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                    h.update(chunk)
+        hash_path(h, root)
     return h.hexdigest()
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from genrec.distributed import peak_gpu_memory_mb
-from genrec.io import atomic_path, write_json
+from genrec.io import atomic_path, hash_path, write_json
 from genrec.lm import (
     build_model_and_tokenizer,
     encode_example,
@@ -42,15 +42,6 @@ log = logging.getLogger(__name__)
 
 INIT_DIR = "init"
 FINGERPRINT = "genrec_fingerprint.json"
-
-
-def _hash_path(h, path: Path) -> None:
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for f in files:
-        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                h.update(chunk)
 
 
 def fingerprint(
@@ -69,11 +60,11 @@ def fingerprint(
     h = hashlib.sha256()
     cfg = {k: v for k, v in sft.items() if k != "keep_checkpoints"}
     h.update(json.dumps({"lm": lm, "sft": cfg, "seed": seed}, sort_keys=True).encode())
-    _hash_path(h, Path(datasets_dir))
-    _hash_path(h, Path(sids_parquet))
+    hash_path(h, Path(datasets_dir))
+    hash_path(h, Path(sids_parquet))
     if base_model_dir is not None:
         meta = Path(base_model_dir) / "genrec_base_model.json"
-        _hash_path(h, meta if meta.is_file() else Path(base_model_dir) / "config.json")
+        hash_path(h, meta if meta.is_file() else Path(base_model_dir) / "config.json")
     return h.hexdigest()
 
 
