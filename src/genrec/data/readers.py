@@ -78,9 +78,8 @@ READ_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, OSError)
 
 
 def _unreadable(path, exc: BaseException, where: str = "") -> DataError:
-    if type(exc) is OSError or (
-        isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile | EOFError)
-    ):  # an I/O failure (disk, network file system), not damaged content
+    if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile):
+        # an I/O failure (disk, network file system), not damaged content
         return DataError(f"{path}: cannot be read{where} ({type(exc).__name__}: {exc})")
     kind = "gzip file" if _is_gzip(path) else "file"
     name = type(exc).__name__

@@ -41,10 +41,10 @@ def _cache_argument(model) -> str:
     return "cache" if "cache" in params else "past_key_values"
 
 
-def _forward(model, input_ids, attention_mask, cache=None):
+def _forward(model, input_ids, attention_mask, cache=None, cache_arg="past_key_values"):
     position_ids = attention_mask.long().cumsum(-1) - 1
     position_ids = position_ids.masked_fill(attention_mask == 0, 1)[:, -input_ids.shape[1] :]
-    kwargs = {} if cache is None else {_cache_argument(model): cache}
+    kwargs = {} if cache is None else {cache_arg: cache}
     out = model(
         input_ids=input_ids,
         attention_mask=attention_mask,
@@ -84,6 +84,7 @@ def prefill_beam_search(
     keep = 2 * K  # one EOS token: max(2, 1 + n_eos) * num_beams, as generate
     top_mask = torch.arange(keep, device=device) < K
 
+    cache_arg = _cache_argument(model)  # once per call, not per decode step
     logits, cache = _forward(model, input_ids, attention_mask)
     cache.batch_repeat_interleave(K)
     mask = attention_mask.repeat_interleave(K, dim=0)
@@ -136,8 +137,8 @@ def prefill_beam_search(
             break
         cache.reorder_cache((source + batch_offset).view(-1))
         mask = torch.cat([mask, mask.new_ones((B * K, 1))], dim=1)
-        logits, cache = _forward(model, running[:, :, t].reshape(B * K, 1), mask, cache)
+        step_ids = running[:, :, t].reshape(B * K, 1)
+        logits, cache = _forward(model, step_ids, mask, cache, cache_arg)
 
     n = int(num_return_sequences)
     return sequences[:, :n].reshape(B * n, T), scores[:, :n]
-

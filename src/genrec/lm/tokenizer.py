@@ -10,9 +10,11 @@ tokenizers alike (:func:`check_sid_encoding` verifies it).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -152,17 +154,11 @@ def prompt_token_limit(cutoff_len: int, max_sid_len: int) -> int:
 
 def write_prompt_limit(model_dir, limit: int | None) -> None:
     """Record the prompt token limit in a model directory (SFT and RL outputs)."""
-    import json
-    from pathlib import Path
-
     (Path(model_dir) / PROMPT_FILE).write_text(json.dumps({"max_prompt_tokens": limit}) + "\n")
 
 
 def read_prompt_limit(model_dir) -> int | None:
     """The prompt token limit a model was trained with (None: no record, no limit)."""
-    import json
-    from pathlib import Path
-
     path = Path(model_dir) / PROMPT_FILE
     if not path.is_file():
         return None
