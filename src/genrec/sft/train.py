@@ -36,6 +36,7 @@ from genrec.lm import (
     strip_sid_tokens,
     write_prompt_limit,
 )
+from genrec.sft.loss import ResponseCollator, response_loss
 from genrec.sft.plot import plot_loss
 
 log = logging.getLogger(__name__)
@@ -183,7 +184,13 @@ def _loss_curves(log_history: list[dict]) -> dict:
 
 
 def _training_args(
-    sft: dict, checkpoint_dir: Path, seed: int, world_size: int, freeze: bool, use_gpu: bool
+    sft: dict,
+    checkpoint_dir: Path,
+    seed: int,
+    world_size: int,
+    freeze: bool,
+    use_gpu: bool,
+    group_by_length: bool = True,
 ):
     import torch
     from transformers import TrainingArguments
@@ -200,7 +207,9 @@ def _training_args(
     gpu = use_gpu and torch.cuda.is_available()
     # batches of similar lengths waste little compute on padding (seeded, like random order)
     params = inspect.signature(TrainingArguments.__init__).parameters
-    if "train_sampling_strategy" in params:  # newer transformers
+    if not group_by_length:  # benchmarks/sft_throughput.py's baseline: random order
+        grouping = {}
+    elif "train_sampling_strategy" in params:  # newer transformers
         grouping = {"train_sampling_strategy": "group_by_length"}
     elif "group_by_length" in params:
         grouping = {"group_by_length": True}
@@ -243,6 +252,54 @@ def _training_args(
     )
 
 
+def load_training_inputs(
+    init: Path, datasets_dir: Path, sids_parquet: Path, cutoff_len: int, freeze: bool
+):
+    """The initial model (float32), its tokenizer (right padding), tokenised splits, prompt limit."""
+    from datasets import load_from_disk
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(init)
+    tokenizer.padding_side = "right"
+    model = AutoModelForCausalLM.from_pretrained(init, dtype="float32")
+    if freeze:
+        sid_ids = json.loads((init / "genrec_sid_tokens.json").read_text())["sid_token_ids"]
+        freeze_llm(model, sid_ids)
+    dd = load_from_disk(str(datasets_dir), keep_in_memory=True)
+    max_sid_len = int(pd.read_parquet(sids_parquet, columns=["tokens"])["tokens"].map(len).max())
+    prompt_limit = prompt_token_limit(cutoff_len, max_sid_len)
+    data = tokenize_datasets(
+        {"train": dd["train"], "valid": dd["valid"]}, tokenizer, cutoff_len, prompt_limit
+    )
+    return model, tokenizer, data, prompt_limit
+
+
+def make_trainer(model, tokenizer, args, data, callbacks=(), response_only_logits: bool = True):
+    """The ``transformers.Trainer`` for SFT on ``data['train']``, validated on ``data['valid']``.
+
+    ``response_only_logits`` (the default) runs the LM head only over the
+    response span (:mod:`genrec.sft.loss`); False is transformers' own
+    full-logits loss (same value; kept for ``benchmarks/sft_throughput.py``).
+    """
+    from transformers import DataCollatorForSeq2Seq, Trainer
+
+    if response_only_logits:
+        collator, loss_func = ResponseCollator(tokenizer), response_loss
+    else:
+        collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+        loss_func = None
+    return Trainer(
+        model=model,
+        args=args,
+        train_dataset=data["train"],
+        eval_dataset=data["valid"],
+        data_collator=collator,
+        compute_loss_func=loss_func,
+        processing_class=tokenizer,
+        callbacks=list(callbacks),
+    )
+
+
 def _train_in_process(
     datasets_dir: Path,
     sids_parquet: Path,
@@ -257,16 +314,7 @@ def _train_in_process(
     callbacks: Sequence = (),
     base_model_dir: Path | None = None,
 ) -> dict:
-    from datasets import load_from_disk
-    from transformers import (
-        AutoModelForCausalLM,
-        AutoTokenizer,
-        DataCollatorForSeq2Seq,
-        EarlyStoppingCallback,
-        Trainer,
-        TrainerState,
-        set_seed,
-    )
+    from transformers import EarlyStoppingCallback, TrainerState, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -279,32 +327,15 @@ def _train_in_process(
         if not init.is_dir():
             raise FileNotFoundError(f"{init}: initial model missing (launch through train_sft)")
     set_seed(seed)
-    tokenizer = AutoTokenizer.from_pretrained(init)
-    tokenizer.padding_side = "right"
-    model = AutoModelForCausalLM.from_pretrained(init, dtype="float32")
-    if lm["freeze_llm"]:
-        sid_ids = json.loads((init / "genrec_sid_tokens.json").read_text())["sid_token_ids"]
-        freeze_llm(model, sid_ids)
-    dd = load_from_disk(str(datasets_dir), keep_in_memory=True)
-    max_sid_len = int(pd.read_parquet(sids_parquet, columns=["tokens"])["tokens"].map(len).max())
-    prompt_limit = prompt_token_limit(sft["cutoff_len"], max_sid_len)
-    data = tokenize_datasets(
-        {"train": dd["train"], "valid": dd["valid"]}, tokenizer, sft["cutoff_len"], prompt_limit
+    model, tokenizer, data, prompt_limit = load_training_inputs(
+        init, datasets_dir, sids_parquet, sft["cutoff_len"], lm["freeze_llm"]
     )
 
     args = _training_args(sft, checkpoint_dir, seed, world_size, lm["freeze_llm"], use_gpu)
     cbs = list(callbacks)
     if sft["early_stopping_patience"]:
         cbs.append(EarlyStoppingCallback(early_stopping_patience=sft["early_stopping_patience"]))
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=data["train"],
-        eval_dataset=data["valid"],
-        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
-        processing_class=tokenizer,
-        callbacks=cbs,
-    )
+    trainer = make_trainer(model, tokenizer, args, data, cbs)
     last = get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
     resumed_from = 0
     if last is not None:
@@ -329,6 +360,9 @@ def _train_in_process(
         else None,
         "train_loss": result.training_loss,
         "train_runtime_s": round(runtime, 2),
+        # of the whole train() call: evaluation and checkpoint saves included
+        "train_samples_per_second": result.metrics.get("train_samples_per_second"),
+        "train_tokens_per_epoch": int(sum(data["train"]["length"])),
         "world_size": world_size,
         "peak_gpu_memory_mb": peak_gpu_memory_mb(),
         "global_batch_size": sft["global_batch_size"],

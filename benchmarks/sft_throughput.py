@@ -1,0 +1,222 @@
+"""SFT throughput: batch order x LM-head span, on the workflow's own SFT code path.
+
+Each variant trains the workflow's initial model (``genrec.sft.train``: same
+tokenisation, ``TrainingArguments``, Trainer) on the SFT datasets of a finished
+``build_sft_datasets`` job:
+
+  padded            random batch order, full-vocabulary logits at every position
+  grouped           length-grouped batches (transformers' LengthGroupedSampler), full logits
+  grouped+response  length-grouped, LM head only over the response span (the default,
+                    ``genrec.sft.loss``)
+  padded+response   random order, response span only
+
+and reports samples/s, real (non-pad) tokens/s, the share of padded positions,
+the positions the LM head sees, peak GPU memory and, with ``--epoch``, the
+validation loss after one full epoch of the named variants (``--epoch`` names
+them). ``--profile`` prints the top CUDA kernels of a few steps of each variant.
+Timing starts after ``--warmup`` steps and excludes evaluation and saving.
+
+    python benchmarks/sft_throughput.py --config config/amazon18-industrial.yaml \\
+        --results results/amazon18-industrial --method rqvae \\
+        --base-model results/models/smollm2-135m --steps 120 \\
+        --epoch grouped grouped+response --out sft_throughput.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from genrec.config import validate_config
+
+VARIANTS = {
+    "padded": dict(group_by_length=False, response_only_logits=False),
+    "grouped": dict(group_by_length=True, response_only_logits=False),
+    "grouped+response": dict(group_by_length=True, response_only_logits=True),
+    "padded+response": dict(group_by_length=False, response_only_logits=True),
+}
+
+
+class Counting:
+    """Wrap a collator; record real tokens, padded positions and LM-head positions per batch."""
+
+    def __init__(self, inner):
+        self.inner, self.batches = inner, []
+
+    def __call__(self, features):
+        batch = self.inner(features)
+        b, width = batch["input_ids"].shape
+        head = b * int(batch.get("logits_to_keep", width) or width)
+        self.batches.append((b, int(batch["attention_mask"].sum()), b * width, head))
+        return batch
+
+
+def _timer_callback(warmup: int, profile: bool):
+    from transformers import TrainerCallback
+
+    class Timer(TrainerCallback):
+        def __init__(self):
+            self.t0 = self.t1 = None
+            self.prof = None
+
+        def on_step_end(self, args, state, control, **kw):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            if state.global_step == warmup:
+                self.t0 = time.perf_counter()
+                if profile:
+                    self.prof = torch.profiler.profile(
+                        activities=[
+                            torch.profiler.ProfilerActivity.CPU,
+                            torch.profiler.ProfilerActivity.CUDA,
+                        ]
+                    )
+                    self.prof.__enter__()
+                    self.prof_start = time.perf_counter()
+            if self.prof is not None and state.global_step == warmup + 5:
+                self.prof.__exit__(None, None, None)
+                self.prof_wall = time.perf_counter() - self.prof_start
+            self.t1 = time.perf_counter()
+
+    return Timer()
+
+
+def run_variant(name, init, tokenizer, data, ns, sft, seed, steps, with_epoch):
+    from transformers import AutoModelForCausalLM, set_seed
+
+    from genrec.sft.train import _training_args, make_trainer
+
+    opts = VARIANTS[name]
+    set_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(init, dtype="float32")
+    use_gpu = torch.cuda.is_available()
+    with tempfile.TemporaryDirectory() as tmp:
+        args = _training_args(
+            sft, Path(tmp), seed, 1, False, use_gpu, group_by_length=opts["group_by_length"]
+        )
+        per_epoch = -(-len(data["train"]) // sft["global_batch_size"])
+        args = dataclasses.replace(
+            args,
+            max_steps=per_epoch if with_epoch else steps,
+            eval_strategy="no",
+            save_strategy="no",
+            load_best_model_at_end=False,
+            eval_on_start=False,
+            logging_steps=max(steps, 50),
+            disable_tqdm=True,
+        )
+        timer = _timer_callback(ns.warmup, ns.profile and not with_epoch)
+        trainer = make_trainer(
+            model,
+            tokenizer,
+            args,
+            data,
+            [timer],
+            response_only_logits=opts["response_only_logits"],
+        )
+        counter = Counting(trainer.data_collator)
+        trainer.data_collator = counter
+        if use_gpu:
+            torch.cuda.reset_peak_memory_stats()
+        trainer.train()
+        timed = counter.batches[ns.warmup : trainer.state.global_step]
+        wall = timer.t1 - timer.t0
+        samples = sum(b[0] for b in timed)
+        real = sum(b[1] for b in timed)
+        padded = sum(b[2] for b in timed)
+        head = sum(b[3] for b in timed)
+        row = {
+            "variant": name,
+            **opts,
+            "steps_timed": len(timed),
+            "samples_per_s": round(samples / wall, 1),
+            "real_tokens_per_s": round(real / wall, 0),
+            "padded_share": round(1 - real / padded, 3),
+            "head_positions_share": round(head / padded, 3),
+            "s_per_step": round(wall / max(len(timed), 1), 4),
+            "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 0) if use_gpu else None,
+        }
+        if with_epoch:
+            row["epoch_valid_loss"] = round(trainer.evaluate()["eval_loss"], 4)
+            row["epoch_train_loss"] = round(trainer.state.log_history[-1].get("train_loss", 0), 4)
+        if timer.prof is not None:
+            ka = timer.prof.key_averages()
+            cuda_us = sum(e.self_device_time_total for e in ka)
+            row["profile_gpu_busy_share"] = round(cuda_us / 1e6 / timer.prof_wall, 3)
+            print(ka.table(sort_by="self_device_time_total", row_limit=12), flush=True)
+    print(json.dumps(row), flush=True)
+    del trainer, model
+    if use_gpu:
+        torch.cuda.empty_cache()
+    return row
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--results", type=Path, required=True, help="results/<dataset>")
+    parser.add_argument("--method", default="rqvae")
+    parser.add_argument("--base-model", type=Path, default=None, help="converted backbone dir")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--epoch", nargs="*", default=[], choices=list(VARIANTS))
+    parser.add_argument("--steps", type=int, default=120)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=None, help="override sft batch sizes")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--out", type=Path, default=None)
+    ns = parser.parse_args(argv)
+    from genrec.logging import setup_logging
+    from genrec.sft.train import load_training_inputs, prepare_checkpoint_dir
+
+    setup_logging(None)
+    config = yaml.safe_load(Path(ns.config).read_text())
+    validate_config(config, Path(__file__).resolve().parents[1] / "config" / "schema.yaml")
+    lm, sft = config["lm"], dict(config["sft"])
+    if ns.batch_size:
+        sft["per_device_batch_size"] = sft["global_batch_size"] = ns.batch_size
+    ns.sids = ns.results / "sid" / ns.method / "sids.parquet"
+    ckpt = Path(tempfile.mkdtemp(prefix="sft_throughput_"))
+    init = prepare_checkpoint_dir(
+        ns.results / "sft" / ns.method / "datasets",
+        ns.sids,
+        ckpt,
+        lm,
+        sft,
+        sft["seed"],
+        ns.base_model,
+    )
+    _, tokenizer, data, _ = load_training_inputs(
+        init, ns.results / "sft" / ns.method / "datasets", ns.sids, sft["cutoff_len"], False
+    )
+    rows = []
+    for name in ns.variants:
+        rows.append(run_variant(name, init, tokenizer, data, ns, sft, sft["seed"], ns.steps, False))
+    for name in ns.epoch:
+        rows.append(run_variant(name, init, tokenizer, data, ns, sft, sft["seed"], ns.steps, True))
+    for epoch in (False, True):  # ratios within the short runs and within the epoch runs
+        same = [r for r in rows if ("epoch_valid_loss" in r) == epoch]
+        ref = next((r for r in same if r["variant"] == "grouped"), None)
+        for r in same if ref else []:
+            r["samples_per_s_vs_grouped"] = round(r["samples_per_s"] / ref["samples_per_s"], 2)
+    result = {
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        "torch": torch.__version__,
+        "batch_size": sft["per_device_batch_size"],
+        "cutoff_len": sft["cutoff_len"],
+        "base_model": str(ns.base_model) if ns.base_model else "scratch",
+        "rows": rows,
+    }
+    print(json.dumps(result, indent=1))
+    if ns.out:
+        ns.out.write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
