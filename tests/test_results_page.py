@@ -369,3 +369,45 @@ def test_sasrec_ratio_valid_split_training_and_backbone_sections(results_dir):
     assert _row(backbone, "smol")[3] == "134,515,008"
     runtime = _section(md, "Run time and memory per job")
     assert _row(runtime, "models", "prepare_base_model")[3] == "44.1"
+
+
+def test_benchmark_sections_show_each_row_and_the_notes(results_dir, tmp_path):
+    sft = {
+        "device": "GPU X",
+        "batch_size": 128,
+        "rows": [
+            {"variant": "grouped", "steps_timed": 50, "samples_per_s": 300.0,
+             "samples_per_s_vs_grouped": 1.0, "padded_share": 0.06},
+            {"variant": "grouped+response", "steps_timed": 369, "samples_per_s": 450.5,
+             "samples_per_s_vs_grouped": 1.5, "epoch_valid_loss": 2.5, "epoch_train_loss": 2.4},
+            {"variant": "grouped+response+compile", "error": "RuntimeError('no compiler')"},
+        ],
+        "notes": ["measured on a shared machine"],
+    }  # fmt: skip
+    ev = {
+        "model": "m",
+        "split": "test",
+        "rows": [
+            {"decoder": "generate", "n": 10, "num_beams": 5, "wall_s": 8.0, "HR@10": 0.5},
+            {"decoder": "prefill", "n": 10, "num_beams": 5, "wall_s": 2.0, "HR@10": 0.5},
+        ],
+        "speedup": 4.0,
+        "ranked_lists_differing": 0,
+    }
+    (tmp_path / "sft.json").write_text(json.dumps(sft))
+    (tmp_path / "ev.json").write_text(json.dumps(ev))
+    page = rp.render_page(
+        results_dir, DATASET, sft_bench=tmp_path / "sft.json", eval_bench=tmp_path / "ev.json",
+        gather=lambda: {},
+    )  # fmt: skip
+    assert "| grouped+response (one epoch) | 369 | 450.5 | 1.50x |" in page
+    assert "| 2.4000 | 2.5000 |" in page
+    assert "compile" not in page.split("## SFT throughput")[1].split("Note:")[0]
+    assert "Note: measured on a shared machine" in page
+    assert "| generate | 10 | 5 | 8.0 | 0.5000 |" in page
+    assert "speed-up 4.00x; ranked lists that differ: 0." in page
+    (tmp_path / "bad.json").write_text(json.dumps({"results": []}))
+    with pytest.raises(ValueError, match="bad.json: expected benchmarks/sft_throughput.py"):
+        rp.render_page(results_dir, DATASET, sft_bench=tmp_path / "bad.json", gather=lambda: {})
+    with pytest.raises(FileNotFoundError, match="nothere.json"):
+        rp.render_page(results_dir, DATASET, eval_bench=tmp_path / "nothere.json", gather=lambda: {})

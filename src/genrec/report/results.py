@@ -1,7 +1,8 @@
 """A Markdown results page built only from a run's result files (nothing typed by hand).
 
     python -m genrec.report.results --results-dir results --dataset amazon18-industrial \\
-        --out docs/results.md [--decode-bench decode.json] [--environment env.json] [--title ...]
+        --out docs/results.md [--decode-bench decode.json] [--eval-bench eval.json] \\
+        [--sft-bench sft.json] [--environment env.json] [--title ...]
 
 Sections, each from the files named in it:
 
@@ -21,6 +22,8 @@ Sections, each from the files named in it:
   without it);
 * decode speed against the upstream-style reference, from the JSON written by
   ``benchmarks/decode.py --json-out`` (skipped without ``--decode-bench``);
+* evaluation wall time per decoder (``--eval-bench``, ``benchmarks/eval_decoders.py``)
+  and SFT throughput (``--sft-bench``, ``benchmarks/sft_throughput.py``);
 * data set and SID statistics, from ``data/stats.json`` and ``sid/{method}/sid_stats.json``;
 * software and hardware: from ``--environment`` (a JSON object) when given, otherwise
   gathered on the machine generating the page and labelled as such (the workflow
@@ -484,6 +487,103 @@ def decode_section(path: Path) -> str:
     )
 
 
+def _bench_json(path: Path, key: str, producer: str) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"benchmark JSON not found: {path}")
+    data = _read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get(key), list):
+        raise ValueError(f"{path}: expected {producer} output (a '{key}' list)")
+    return data
+
+
+def _notes(data: Mapping) -> str:
+    notes = data.get("notes") or []
+    return "".join(f"\n\nNote: {n}" for n in notes)
+
+
+def sft_throughput_section(path: Path) -> str:
+    """SFT samples/s per batch order and LM-head span (benchmarks/sft_throughput.py)."""
+    data = _bench_json(path, "rows", "benchmarks/sft_throughput.py --out")
+    header = [
+        "variant", "steps timed", "samples/s", "x grouped", "real tokens/s",
+        "padded positions", "LM-head positions", "GPU busy", "peak GPU MiB",
+        "train loss (epoch)", "valid loss (epoch)",
+    ]  # fmt: skip
+    rows = []
+    for r in data["rows"]:
+        if "error" in r:
+            continue
+        rows.append(
+            [
+                r["variant"] + (" (one epoch)" if "epoch_valid_loss" in r else " (first steps)"),
+                fmt_int(r.get("steps_timed")),
+                fmt_float(r.get("samples_per_s"), 1),
+                fmt_float(r.get("samples_per_s_vs_grouped"), 2) + "x",
+                fmt_int(r.get("real_tokens_per_s")),
+                fmt_float(r.get("padded_share"), 3),
+                fmt_float(r.get("head_positions_share"), 3),
+                fmt_float(r.get("profile_gpu_busy_share"), 2),
+                fmt_int(r.get("peak_gpu_mb")),
+                fmt_float(r.get("epoch_train_loss")),
+                fmt_float(r.get("epoch_valid_loss")),
+            ]
+        )
+    setup = (
+        f"{data.get('device', NA)}, torch {data.get('torch', NA)}, batch "
+        f"{data.get('batch_size', NA)}, cutoff_len {data.get('cutoff_len', NA)}, backbone "
+        f"`{data.get('base_model', NA)}`"
+    )
+    return (
+        f"From `{path}` (`benchmarks/sft_throughput.py`): the workflow's SFT code on the "
+        "SFT datasets of this run, with the batch order (`padded`: random; `grouped`: "
+        "transformers' length-grouped sampler, used since the first SFT version) and the "
+        "LM-head span (full logits, or `+response`: logits only from the first response "
+        "position on, `genrec.sft.loss`, the default now). First-steps rows time steps "
+        "10-60 (the length-grouped sampler puts the longest batches first); epoch rows "
+        "one whole epoch from the same initial model and seed. Padded / LM-head "
+        "positions: shares of the batch's padded positions; GPU busy: CUDA kernel time / "
+        "wall time over 5 profiled steps (below 1: the host is the bottleneck)."
+        f"\n\nSetup: {setup}.\n\n" + md_table(header, rows, "l" + "r" * 10) + _notes(data)
+    )
+
+
+def eval_decoders_section(path: Path) -> str:
+    """evaluate_generative wall time per decoder on one model (benchmarks/eval_decoders.py)."""
+    data = _bench_json(path, "rows", "benchmarks/eval_decoders.py --out")
+    rows = [
+        [
+            r["decoder"],
+            fmt_int(r.get("n")),
+            fmt_int(r.get("num_beams")),
+            fmt_float(r.get("wall_s"), 1),
+            fmt_float(r.get("HR@10")),
+            fmt_float(r.get("NDCG@10")),
+            fmt_int(r.get("invalid")),
+            fmt_int(r.get("peak_gpu_memory_mb")),
+        ]
+        for r in data["rows"]
+    ]
+    header = ["decoder", "prompts", "beams", "wall time (s)", "HR@10", "NDCG@10", "invalid"]
+    header.append("peak GPU MiB")
+    facts = []
+    if "speedup" in data:
+        facts.append(f"speed-up {fmt_float(data['speedup'], 2)}x")
+    if "ranked_lists_differing" in data:
+        facts.append(f"ranked lists that differ: {data['ranked_lists_differing']}")
+    return (
+        f"From `{path}` (`benchmarks/eval_decoders.py`): `genrec.eval.generative.evaluate` "
+        f"(what the `evaluate_generative` rule runs, model load included) on "
+        f"`{data.get('model', NA)}`, {data.get('split', NA)} split, once per "
+        "`eval.decoder`: `generate` (every beam prefills the prompt through Hugging Face's "
+        "`generate`) and `prefill` (the prompt once, its KV cache copied to the beams; the "
+        "default)."
+        + (f" {'; '.join(facts)}." if facts else "")
+        + "\n\n"
+        + md_table(header, rows, "l" + "r" * 7)
+        + _notes(data)
+    )
+
+
 # ------------------------------------------------------------------ (d) environment
 def gather_environment() -> dict:
     """Versions and hardware of the machine running this function."""
@@ -601,6 +701,8 @@ def render_page(
     title: str | None = None,
     gather: Callable[[], dict] = gather_environment,
     now: _dt.datetime | None = None,
+    sft_bench: str | Path | None = None,
+    eval_bench: str | Path | None = None,
 ) -> str:
     """The whole page as a string (reads files only; writes nothing).
 
@@ -641,6 +743,10 @@ def render_page(
     ]
     if decode_bench is not None:
         sections += ["## Constrained decoding speed", decode_section(Path(decode_bench))]
+    if eval_bench is not None:
+        sections += ["## Evaluation time per decoder", eval_decoders_section(Path(eval_bench))]
+    if sft_bench is not None:
+        sections += ["## SFT throughput", sft_throughput_section(Path(sft_bench))]
     sections += [
         "## Software and hardware",
         environment_section(environment, environment_source or "Recorded environment."),
@@ -665,6 +771,8 @@ def write_results_page(
     environment_json: str | Path | None = None,
     title: str | None = None,
     gather: Callable[[], dict] = gather_environment,
+    sft_bench: str | Path | None = None,
+    eval_bench: str | Path | None = None,
 ) -> Path:
     """Render the page and write it to ``out``; on any error ``out`` is left untouched."""
     env = source = None
@@ -676,7 +784,10 @@ def write_results_page(
         if not isinstance(env, dict):
             raise ValueError(f"{path}: expected a JSON object")
         source = f"Recorded by the run, from `{path}`."
-    text = render_page(results_dir, dataset, decode_bench, env, source, title, gather)
+    text = render_page(
+        results_dir, dataset, decode_bench, env, source, title, gather,
+        sft_bench=sft_bench, eval_bench=eval_bench,
+    )  # fmt: skip
     return write_page(text, out)
 
 
@@ -689,6 +800,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--dataset", required=True, help="dataset name (results/<dataset>/)")
     p.add_argument("--out", required=True, help="Markdown file to write, e.g. docs/results.md")
     p.add_argument("--decode-bench", default=None, help="JSON from benchmarks/decode.py --json-out")
+    p.add_argument("--sft-bench", default=None, help="JSON from benchmarks/sft_throughput.py")
+    p.add_argument("--eval-bench", default=None, help="JSON from benchmarks/eval_decoders.py")
     p.add_argument(
         "--environment",
         default=None,
@@ -704,6 +817,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             decode_bench=args.decode_bench,
             environment_json=args.environment,
             title=args.title,
+            sft_bench=args.sft_bench,
+            eval_bench=args.eval_bench,
         )
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
