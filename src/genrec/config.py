@@ -37,9 +37,32 @@ def _with_defaults(validator_class):
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
-def load_schema(path: str | Path) -> dict:
+# The checkout's schema (the workflow validates against the same file).
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+
+
+def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
     with open(path) as fh:
         return yaml.safe_load(fh)
+
+
+def schema_defaults(section: str, schema: dict | None = None, **overrides) -> dict:
+    """The defaults of config section ``section`` (dotted, e.g. ``"sid.rqvae"``) as the
+    workflow would fill them, with ``overrides`` on top (validated).
+
+    For callers outside the workflow (tests, benchmarks, notebooks): the library's
+    entry points take complete, validated sections and keep no default tables.
+    """
+    schema = schema if schema is not None else load_schema()
+    node = schema
+    for key in section.split("."):
+        try:
+            node = node["properties"][key]
+        except KeyError:
+            raise KeyError(f"config/schema.yaml has no section {section!r}") from None
+    value = copy.deepcopy(overrides)
+    _raise_first(_Validator(node), value, prefix=section)
+    return value
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
