@@ -37,6 +37,7 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, default=None)
     ns = parser.parse_args(argv)
     from genrec.eval.generative import evaluate
+    from genrec.eval.params import EvalParams
     from genrec.logging import setup_logging
 
     setup_logging(None)
@@ -49,7 +50,7 @@ def main(argv=None) -> None:
     rows, preds = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for decoder in ns.decoders:
-            params = {**config["eval"], "dtype": config["lm"]["dtype"], "decoder": decoder}
+            params = EvalParams.from_config(config, ns.split).replace(decoder=decoder)
             out_p, out_m = Path(tmp) / f"{decoder}.parquet", Path(tmp) / f"{decoder}.json"
             start = time.perf_counter()
             metrics = evaluate(

@@ -48,13 +48,13 @@ def _set(params: dict, assignment: str) -> None:
 
 def run(ns: argparse.Namespace) -> None:
     from genrec.eval.generative import evaluate
+    from genrec.eval.params import EvalParams
     from genrec.logging import setup_logging
     from genrec.rl.train import train_grpo
 
     config = yaml.safe_load(Path(ns.config).read_text())
     validate_config(config, Path(__file__).resolve().parents[1] / "config" / "schema.yaml")
     params = dict(config["rl"])
-    params["seed"] = config["seed"] if params["seed"] is None else params["seed"]
     for assignment in ns.set or []:
         _set(params, assignment)
     res = Path("results") / ns.dataset
@@ -84,7 +84,6 @@ def run(ns: argparse.Namespace) -> None:
     )
     train_s = time.perf_counter() - start
     metrics = {}
-    eval_params = {**config["eval"], "dtype": config["lm"]["dtype"]}
     for split in ("valid", "test"):
         metrics[split] = evaluate(
             out / "model",
@@ -92,7 +91,7 @@ def run(ns: argparse.Namespace) -> None:
             res / "data" / f"{split}.parquet",
             out / f"{split}_predictions.parquet",
             out / f"{split}_metrics.json",
-            eval_params,
+            EvalParams.from_config(config, split),
             stage="rl",
             sid_method=ns.method,
             split=split,

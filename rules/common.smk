@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 from genrec.config import dataset_data_config, validate_config
+from genrec.eval.params import EvalParams  # noqa: F401 (used by rules/evaluate.smk)
 from genrec.lm.base import resolve_base_model
 from genrec.report.targets import metrics_files  # noqa: F401 (used by rules/report.smk)
 

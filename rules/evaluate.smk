@@ -27,7 +27,7 @@ rule evaluate_generative:
     resources:
         gpu=lambda wc: config["resources"]["gpu"]["evaluate"],
     params:
-        eval=lambda wc: {**config["eval"], "dtype": config["lm"]["dtype"]},
+        eval=lambda wc: EvalParams.from_config(config, "test"),
         split="test",
     script:
         "../workflow/scripts/evaluate_generative.py"
@@ -46,9 +46,5 @@ use rule evaluate_generative as evaluate_generative_valid with:
     benchmark:
         "results/{dataset}/benchmarks/evaluate/evaluate_generative_valid.{method}.{stage}.tsv"
     params:
-        eval=lambda wc: {
-            **config["eval"],
-            "dtype": config["lm"]["dtype"],
-            "max_samples": config["eval"]["valid_samples"],
-        },
+        eval=lambda wc: EvalParams.from_config(config, "valid"),
         split="valid",

@@ -199,3 +199,13 @@ def test_every_schema_error_is_listed(schema):
         validate_config(cfg, schema)
     msg = str(err.value)
     assert "'data.user_k'" in msg and "'data.item_k'" in msg and "also:" in msg
+
+
+def test_eval_beams_below_the_largest_k_fail_at_config_time(default_config, schema):
+    cfg = copy.deepcopy(default_config)
+    cfg["eval"]["ks"] = [1, 30]
+    cfg["eval"]["num_beams"] = 20
+    with pytest.raises(
+        ConfigError, match=r"'eval': eval.num_beams \(20\) must be >= the largest K"
+    ):
+        validate_config(cfg, schema)

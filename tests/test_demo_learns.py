@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from genrec.config import validate_config
+from genrec.eval.params import EvalParams
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def reduced_demo(tmp_path_factory, repo_root):
         sft,
         seed=0,
     )
-    ev = {**cfg["eval"], "ks": [10], "num_beams": 10, "dtype": "float32"}
+    ev = EvalParams.from_config(cfg).replace(ks=(10,), num_beams=10, dtype="float32")
     gen = evaluate(
         d / "model",
         d / "sid" / "sids.parquet",

@@ -186,6 +186,13 @@ def _check_removed_keys(config: dict) -> None:
 
 def _check_cross_fields(config: dict) -> None:
     """Checks between keys that would otherwise fail late, inside a job (after SFT)."""
+    if isinstance(config.get("eval"), dict) and isinstance(config.get("lm"), dict):
+        from genrec.eval.params import EvalParams
+
+        try:
+            EvalParams.from_config(config)
+        except ValueError as err:
+            raise ConfigError(f"invalid config at 'eval': {err}") from None
     rl = config.get("rl", {})
     g, per_device = rl.get("num_generations"), rl.get("per_device_batch_size")
     if rl.get("enabled", True) and g and per_device and per_device % g:

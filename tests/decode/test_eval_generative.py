@@ -7,16 +7,13 @@ import pytest
 from genrec.decode import SidTrie
 from genrec.eval import generative as gen
 from genrec.eval.metrics import ranking_metrics
+from genrec.eval.params import EvalParams
 from genrec.lm import encode_prompt
 from genrec.prompts import sid_next
 
-PARAMS = {
-    "ks": [1, 3, 5],
-    "num_beams": 6,
-    "batch_size": 3,
-    "length_penalty": 0.0,
-    "dtype": "float32",
-}
+PARAMS = EvalParams(
+    ks=(1, 3, 5), num_beams=6, batch_size=3, length_penalty=0.0, decoder="prefill", dtype="float32"
+)
 
 
 @pytest.fixture(scope="module")
@@ -130,10 +127,18 @@ def test_predictions_follow_the_model_and_come_back_in_prompt_order(tiny):
 
 def test_bad_inputs_give_clear_errors(workdir, tmp_path):
     with pytest.raises(ValueError, match="num_beams .3. must be >= the largest K"):
-        gen.resolve_params({"ks": [1, 5], "num_beams": 3})
+        PARAMS.replace(ks=(1, 5), num_beams=3)
     with pytest.raises(ValueError, match="exceeds the number of items"):
-        gen.resolve_params({"ks": [1, 50]}, n_items=40)
-    assert gen.resolve_params({"ks": [10, 1, 5]})["num_beams"] == 10
+        PARAMS.replace(ks=(1, 50), num_beams=50).check_items(40)
+    with pytest.raises(ValueError, match="eval.decoder must be one of"):
+        PARAMS.replace(decoder="greedy")
+    cfg = {"eval": {"ks": [10, 1, 5, 5], "num_beams": None, "batch_size": 2,
+                    "length_penalty": 0.0, "decoder": "prefill", "valid_samples": 9},
+           "lm": {"dtype": "float32"}}  # fmt: skip
+    test, valid = EvalParams.from_config(cfg), EvalParams.from_config(cfg, "valid")
+    assert test.ks == (1, 5, 10) and test.num_beams == 10 and test.max_samples is None
+    assert valid.max_samples == 9
+    assert EvalParams(**test.to_dict()) == test  # what a multi-GPU rank rebuilds
     bad = pd.read_parquet(workdir / "test.parquet").drop(columns=["target"])
     bad.to_parquet(tmp_path / "bad.parquet")
     with pytest.raises(ValueError, match=r"bad.parquet: missing column\(s\) \['target'\]"):

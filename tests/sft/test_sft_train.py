@@ -18,7 +18,7 @@ from genrec.lm import (
     sid_token_ids,
     train_scratch_tokenizer,
 )
-from genrec.sft.train import main, train_sft
+from genrec.sft.train import train_sft
 
 
 def _run(paths, out, lm, sft, **kw):
@@ -171,9 +171,11 @@ def test_pretrained_checkpoint_directory(sft_inputs, tmp_path):
 
 
 def test_rank_entry_point_runs_in_process(sft_inputs, tmp_path):
-    """`python -m genrec.sft.train --args f` (what accelerate launch runs per rank)."""
+    """What `accelerate launch -m genrec.distributed FILE` runs per rank, in this process."""
+    from genrec.distributed import main as rank_main
+
     lm, sft = tiny_params(max_steps=2, eval_steps=2)
-    args = {
+    kwargs = {
         "datasets_dir": str(sft_inputs["datasets"]),
         "sids_parquet": str(sft_inputs["sids"]),
         "model_dir": str(tmp_path / "model"),
@@ -184,8 +186,9 @@ def test_rank_entry_point_runs_in_process(sft_inputs, tmp_path):
         "sft": sft,
         "seed": 0,
     }
-    (tmp_path / "args.json").write_text(json.dumps(args))
-    main(["--args", str(tmp_path / "args.json")])
+    spec = {"entry": "genrec.sft.train:train_rank", "kwargs": kwargs}
+    (tmp_path / "args.json").write_text(json.dumps(spec))
+    rank_main([str(tmp_path / "args.json")])
     assert json.loads((tmp_path / "loss.json").read_text())["global_step"] == 2
     assert (tmp_path / "model" / "config.json").is_file()
 

@@ -1,14 +1,13 @@
 """Embed item texts with a local encoder: masked mean pooling, length-sorted batches.
 
-``embed_items`` is the workflow entry point. With ``num_gpus > 1`` it re-runs this
-module under ``accelerate launch`` (``python -m genrec.embed.encode ...``); every
+``embed_items`` is the workflow entry point. With ``num_gpus > 1`` it runs
+:func:`embed_rank` on every GPU through :func:`genrec.distributed.launch`; every
 rank embeds its contiguous shard of item ids and writes ``shard_<rank>.npy``, and
 the calling process concatenates the shards in item-id order.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -22,21 +21,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from genrec.distributed import launch, peak_gpu_memory_mb, pick_device, shard_bounds
+from genrec.distributed import launch, peak_gpu_memory_mb, pick_device, rank_info, shard_bounds
 from genrec.embed.text import item_texts
 from genrec.io import write_json, write_npy
 
 log = logging.getLogger(__name__)
-
-DEFAULTS = {
-    "encoder": "default",
-    "fields": ["title", "description"],
-    "max_length": 256,
-    "batch_size": 64,
-    "normalize": True,
-    "dtype": "auto",
-}
-
 
 def resolve_encoder(encoder: str) -> Path:
     """Local directory of the transformer to load.
@@ -133,10 +122,6 @@ def encode_texts(
     return out, n_truncated
 
 
-def _params(params: dict | None) -> dict:
-    return {**DEFAULTS, **(params or {})}
-
-
 def embed_shard(
     items_parquet: str | Path,
     shard_dir: str | Path,
@@ -146,7 +131,7 @@ def embed_shard(
     device: str = "cpu",
 ) -> Path:
     """Embed the item-id slice of ``rank`` and write ``shard_dir/shard_<rank>.npy`` (+ .json)."""
-    p = _params(params)
+    p = params
     items = pd.read_parquet(items_parquet)
     texts = item_texts(items, p["fields"])
     start, end = shard_bounds(len(texts), rank, world_size)
@@ -216,11 +201,15 @@ def embed_items(
     items_parquet: str | Path,
     out_npy: str | Path,
     out_stats: str | Path,
-    params: dict | None = None,
+    params: dict,
     num_gpus: int = 0,
 ) -> np.ndarray:
-    """Embed every item of ``items_parquet`` into ``out_npy`` (row i = item_id i) + stats JSON."""
-    p = _params(params)
+    """Embed every item of ``items_parquet`` into ``out_npy`` (row i = item_id i) + stats JSON.
+
+    ``params`` is the validated ``embed`` config section (every key; outside the
+    workflow: ``genrec.config.schema_defaults("embed", ...)``).
+    """
+    p = params
     items = pd.read_parquet(items_parquet)
     if "item_id" not in items.columns:
         raise ValueError(f"{items_parquet}: no item_id column")
@@ -233,9 +222,8 @@ def embed_items(
     shard_dir = Path(tempfile.mkdtemp(prefix=".embed_shards.", dir=Path(out_npy).parent))
     try:
         if world_size > 1:
-            args = ["--items", str(items_parquet), "--shard-dir", str(shard_dir)]
-            args += ["--params", json.dumps(p)]
-            launch("genrec.embed.encode", args, world_size)
+            kwargs = {"items_parquet": items_parquet, "shard_dir": shard_dir, "params": p}
+            launch("genrec.embed.encode:embed_rank", kwargs, world_size, shard_dir / "launch.json")
             device = pick_device(world_size)
         else:
             device = pick_device(num_gpus)
@@ -267,25 +255,10 @@ def embed_items(
     return emb
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Worker entry for ``accelerate launch -m genrec.embed.encode`` (one rank)."""
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--items", required=True)
-    ap.add_argument("--shard-dir", required=True)
-    ap.add_argument("--params", required=True, help="JSON of the embed config section")
-    ap.add_argument("--device", default=None, help="override (default: cuda:<LOCAL_RANK> or cpu)")
-    args = ap.parse_args(argv)
-    rank = int(os.environ.get("RANK", 0))
-    world_size = int(os.environ.get("WORLD_SIZE", 1))
-    device = args.device
-    if device is None:
-        import torch
+def embed_rank(items_parquet: str, shard_dir: str, params: dict) -> None:
+    """One rank of a multi-GPU embedding (run by :func:`genrec.distributed.launch`)."""
+    import torch
 
-        local = int(os.environ.get("LOCAL_RANK", 0))
-        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
-    logging.basicConfig(level=logging.INFO, format=f"[rank {rank}] %(levelname)s %(message)s")
-    embed_shard(args.items, args.shard_dir, json.loads(args.params), rank, world_size, device)
-
-
-if __name__ == "__main__":
-    main()
+    rank, world_size, local = rank_info()
+    device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+    embed_shard(items_parquet, shard_dir, params, rank, world_size, device)

@@ -7,15 +7,14 @@ with :func:`genrec.lm.encode_prompt`; constrained beam search returns
 are scored with :func:`genrec.eval.metrics.ranking_metrics`.
 
 Samples are sorted by prompt length and batched (length bucketing, little
-padding), then put back in sample order. With ``num_gpus > 1`` the entry point
-re-launches this module under ``accelerate launch``; each rank evaluates a
-contiguous shard of the samples and writes a shard file, and rank 0 merges the
-shards in sample order and writes the outputs.
+padding), then put back in sample order. With ``num_gpus > 1`` every GPU runs
+:func:`evaluate_rank` through :func:`genrec.distributed.launch`; each rank
+evaluates a contiguous shard of the samples and writes a shard file, and rank 0
+merges the shards in sample order and writes the outputs.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import shutil
@@ -29,51 +28,17 @@ from tqdm.auto import tqdm
 from genrec import prompts
 from genrec.decode import SidTrie, constrained_generate
 from genrec.distributed import launch, peak_gpu_memory_mb, pick_device, shard_bounds
-from genrec.eval.metrics import DEFAULT_KS, drop_repeats, ranking_metrics, top1_concentration
+from genrec.eval.metrics import drop_repeats, ranking_metrics, top1_concentration
+from genrec.eval.params import EvalParams
 from genrec.io import write_json, write_parquet
 from genrec.lm import encode_prompt, load_model_and_tokenizer, read_prompt_limit
 
 log = logging.getLogger(__name__)
 
 SAMPLE_COLUMNS = ("user_id", "history", "target")
-DEFAULT_PARAMS = {
-    "ks": list(DEFAULT_KS),
-    "num_beams": None,
-    "batch_size": 8,
-    "length_penalty": 0.0,
-    "dtype": "auto",
-    "max_samples": None,
-    "decoder": "prefill",
-}
 
 
 # --------------------------------------------------------------------- inputs
-def resolve_params(params: dict | None, n_items: int | None = None) -> dict:
-    """``params`` (the config's ``eval`` section) with defaults and checked beam count.
-
-    ``num_beams`` defaults to max K; it must be >= max K and, when ``n_items``
-    is given, at most the number of items with a SID.
-    """
-    p = {**DEFAULT_PARAMS, **(params or {})}
-    ks = sorted({int(k) for k in p["ks"]})
-    if not ks or ks[0] < 1:
-        raise ValueError(f"eval.ks must be positive integers, got {p['ks']}")
-    p["ks"] = ks
-    max_k = ks[-1]
-    beams = max_k if p["num_beams"] is None else int(p["num_beams"])
-    if beams < max_k:
-        raise ValueError(f"eval.num_beams ({beams}) must be >= the largest K in eval.ks ({max_k})")
-    if n_items is not None and beams > n_items:
-        raise ValueError(
-            f"eval.num_beams ({beams}) exceeds the number of items with a SID ({n_items}); "
-            "lower eval.num_beams and the largest K in eval.ks"
-        )
-    p["num_beams"] = beams
-    if int(p["batch_size"]) < 1:
-        raise ValueError(f"eval.batch_size must be >= 1, got {p['batch_size']}")
-    return p
-
-
 def read_samples(path: str | Path, max_samples: int | None = None) -> pd.DataFrame:
     """A split table (``user_id``, ``history``, ``target``); clear error if malformed.
 
@@ -173,7 +138,7 @@ def run_shard(
     model_dir: str | Path,
     sids_path: str | Path,
     samples_path: str | Path,
-    params: dict,
+    params: EvalParams,
     rank: int = 0,
     world_size: int = 1,
     device: str = "cpu",
@@ -184,13 +149,14 @@ def run_shard(
     ``predictions`` and ``predicted_sids``.
     """
     sids = read_sids(sids_path)
-    p = resolve_params(params, n_items=len(sids))
-    samples = read_samples(samples_path, p["max_samples"])
+    p = params
+    p.check_items(len(sids))
+    samples = read_samples(samples_path, p.max_samples)
     lo, hi = shard_bounds(len(samples), rank, world_size)
     shard = samples.iloc[lo:hi]
     sid_of = dict(zip(sids["item_id"].astype(int), sids["sid"], strict=True))
     texts = build_prompts(shard, sid_of, source=str(samples_path))
-    model, tokenizer = load_model_and_tokenizer(model_dir, device=device, dtype=p["dtype"])
+    model, tokenizer = load_model_and_tokenizer(model_dir, device=device, dtype=p.dtype)
     trie = SidTrie.from_sids_table(sids, tokenizer).to(model.device)
     limit = read_prompt_limit(model_dir)  # the rule SFT trained with (genrec.lm.tokenizer)
     prompt_ids = [encode_prompt(tokenizer, t, limit) for t in texts]
@@ -201,7 +167,7 @@ def run_shard(
         len(shard),
         lo,
         hi,
-        p["num_beams"],
+        p.num_beams,
         model.device,
     )
     items, sid_texts = predict(
@@ -209,12 +175,12 @@ def run_shard(
         tokenizer,
         trie,
         prompt_ids,
-        num_beams=p["num_beams"],
-        top_n=p["ks"][-1],
-        batch_size=int(p["batch_size"]),
-        length_penalty=float(p["length_penalty"]),
+        num_beams=p.num_beams,
+        top_n=p.ks[-1],
+        batch_size=p.batch_size,
+        length_penalty=p.length_penalty,
         sid_of=sid_of,
-        decoder=p["decoder"],
+        decoder=p.decoder,
     )
     return pd.DataFrame(
         {
@@ -308,7 +274,7 @@ def evaluate(
     samples: str | Path,
     out_predictions: str | Path,
     out_metrics: str | Path,
-    params: dict,
+    params: EvalParams,
     stage: str,
     sid_method: str | None,
     split: str = "test",
@@ -316,74 +282,56 @@ def evaluate(
 ) -> dict | None:
     """Evaluate ``model_dir`` on ``samples``; write predictions + metrics; return the metrics.
 
-    ``params`` is the config's ``eval`` section; ``stage`` (``sft``/``rl``)
-    names the model in ``metrics.json``. With ``num_gpus > 1`` the work runs
-    under ``accelerate launch`` (returns the metrics read back from disk).
+    ``params`` comes from :meth:`EvalParams.from_config`; ``stage`` (``sft``/``rl``)
+    names the model in ``metrics.json``. With ``num_gpus > 1`` every GPU runs
+    :func:`evaluate_rank` through :func:`genrec.distributed.launch` (the metrics are
+    read back from disk).
     """
-    p = resolve_params(params)
     if num_gpus > 1:
         shard_dir = Path(f"{out_predictions}.shards")
-        shard_dir.mkdir(parents=True, exist_ok=True)
-        params_json = shard_dir / "params.json"
-        write_json(p, params_json)
-        args = [
-            "--model-dir", model_dir, "--sids", sids, "--samples", samples,
-            "--out-predictions", out_predictions, "--out-metrics", out_metrics,
-            "--params-json", params_json, "--stage", stage, "--split", split,
-            "--sid-method", sid_method or "", "--shard-dir", shard_dir,
-        ]  # fmt: skip
-        launch("genrec.eval.generative", args, num_processes=num_gpus)
+        kwargs = {
+            "model_dir": model_dir, "sids": sids, "samples": samples,
+            "out_predictions": out_predictions, "out_metrics": out_metrics,
+            "params": params.to_dict(), "stage": stage, "sid_method": sid_method,
+            "split": split, "shard_dir": shard_dir,
+        }  # fmt: skip
+        launch("genrec.eval.generative:evaluate_rank", kwargs, num_gpus, shard_dir / "launch.json")
         shutil.rmtree(shard_dir, ignore_errors=True)
         with open(out_metrics) as fh:
             return json.load(fh)
-    df = run_shard(model_dir, sids, samples, p, device=pick_device(num_gpus))
+    df = run_shard(model_dir, sids, samples, params, device=pick_device(num_gpus))
     return finalize(
-        df, p["ks"], out_predictions, out_metrics, stage, sid_method, split, p["num_beams"]
+        df, params.ks, out_predictions, out_metrics, stage, sid_method, split, params.num_beams
     )
 
 
-def _distributed_main(args: argparse.Namespace) -> None:
+def evaluate_rank(
+    model_dir: str,
+    sids: str,
+    samples: str,
+    out_predictions: str,
+    out_metrics: str,
+    params: dict,
+    stage: str,
+    sid_method: str | None,
+    split: str,
+    shard_dir: str,
+) -> None:
+    """One rank of a multi-GPU evaluation: its shard, then rank 0 merges and scores."""
     from accelerate import PartialState
 
+    torch.set_grad_enabled(False)
+    p = EvalParams(**params)
     state = PartialState()
-    with open(args.params_json) as fh:
-        p = json.load(fh)
     rank, world = state.process_index, state.num_processes
-    df = run_shard(
-        args.model_dir, args.sids, args.samples, p, rank, world, device=str(state.device)
-    )
-    shard_dir = Path(args.shard_dir)
-    write_parquet(df, shard_dir / f"rank-{rank:03d}.parquet")
+    df = run_shard(model_dir, sids, samples, p, rank, world, device=str(state.device))
+    write_parquet(df, Path(shard_dir) / f"rank-{rank:03d}.parquet")
     state.wait_for_everyone()
     if state.is_main_process:
-        shards = [pd.read_parquet(shard_dir / f"rank-{r:03d}.parquet") for r in range(world)]
-        n = len(read_samples(args.samples, p["max_samples"]))
+        shards = [pd.read_parquet(Path(shard_dir) / f"rank-{r:03d}.parquet") for r in range(world)]
+        n = len(read_samples(samples, p.max_samples))
         finalize(
-            merge_shards(shards, n),
-            p["ks"],
-            args.out_predictions,
-            args.out_metrics,
-            args.stage,
-            args.sid_method or None,
-            args.split,
-            p["num_beams"],
-        )
+            merge_shards(shards, n), p.ks, out_predictions, out_metrics, stage, sid_method,
+            split, p.num_beams,
+        )  # fmt: skip
     state.wait_for_everyone()
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name in ("model-dir", "sids", "samples", "out-predictions", "out-metrics", "params-json",
-                 "stage", "split", "shard-dir"):  # fmt: skip
-        parser.add_argument(f"--{name}", required=True)
-    parser.add_argument("--sid-method", default="")
-    args = parser.parse_args(argv)
-    from genrec.logging import setup_logging
-
-    setup_logging(None)
-    torch.set_grad_enabled(False)
-    _distributed_main(args)
-
-
-if __name__ == "__main__":
-    main()

@@ -19,8 +19,6 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-DEFAULT_KS = (1, 3, 5, 10, 20)
-
 
 def drop_repeats(predictions: np.ndarray) -> tuple[np.ndarray, int, int]:
     """Ranked lists with every repeated item turned into an invalid slot.
@@ -89,7 +87,7 @@ def ndcg_at_k(ranks: np.ndarray, k: int) -> float:
 def ranking_metrics(
     predictions: Sequence[Sequence[int]] | np.ndarray,
     targets: Sequence[int] | np.ndarray,
-    ks: Iterable[int] = DEFAULT_KS,
+    ks: Iterable[int],
 ) -> dict[str, float]:
     """``{"HR@K": ..., "NDCG@K": ...}`` for every K, from ranked predictions and targets.
 

@@ -4,8 +4,8 @@ Entry point: :func:`train_grpo`. The reference model of the KL term is the SFT
 model (trl rebuilds it from the policy's ``_name_or_path``, the SFT directory).
 Rollouts come from :class:`genrec.rl.rollout.ConstrainedRollout` through trl's
 ``rollout_func`` (every completion is a valid SID, G per prompt); rewards from
-:mod:`genrec.rl.rewards`. With ``num_gpus > 1`` the function re-runs this
-module under ``accelerate launch`` (``python -m genrec.rl.train --args-json``).
+:mod:`genrec.rl.rewards`. With ``num_gpus > 1`` every GPU runs :func:`train_rank`
+through :func:`genrec.distributed.launch`.
 
 Checkpoints go to ``checkpoint_dir`` (undeclared by the workflow) and a rerun
 resumes from the newest one, unless the training parameters changed since.
@@ -13,7 +13,6 @@ resumes from the newest one, unless the training parameters changed since.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genrec.distributed import launch, peak_gpu_memory_mb, pick_device
+from genrec.distributed import launch, peak_gpu_memory_mb, pick_device, visible_gpus
 from genrec.io import atomic_path, hash_path, write_json
 
 log = logging.getLogger(__name__)
@@ -161,29 +160,18 @@ def train_grpo(
     }
     kwargs["resume"] = _prepare_checkpoint_dir(Path(checkpoint_dir), fingerprint)
     # Several GPUs visible to one process make Trainer wrap the model in DataParallel,
-    # which GRPOTrainer refuses: one GPU then runs as a single launched rank that sees one.
-    single_of_many = num_gpus == 1 and _visible_gpus() > 1
-    if (num_gpus > 1 or single_of_many) and _world_size() == 1:
-        args_json = Path(checkpoint_dir) / "launch_args.json"
-        write_json(kwargs, args_json)
-        saved = os.environ.get("CUDA_VISIBLE_DEVICES")
-        if single_of_many:
-            os.environ["CUDA_VISIBLE_DEVICES"] = saved.split(",")[0] if saved else "0"
-        try:
-            launch("genrec.rl.train", ["--args-json", str(args_json)], num_gpus)
-        finally:
-            if saved is None:
-                os.environ.pop("CUDA_VISIBLE_DEVICES", None)
-            else:
-                os.environ["CUDA_VISIBLE_DEVICES"] = saved
+    # which GRPOTrainer refuses: one GPU then runs as a single launched rank that sees
+    # one (genrec.distributed.launch restricts it).
+    if (num_gpus > 1 or (num_gpus == 1 and visible_gpus() > 1)) and _world_size() == 1:
+        args_file = Path(checkpoint_dir) / "launch_args.json"
+        launch("genrec.rl.train:train_rank", kwargs, num_gpus, args_file)
         return
     _train(**kwargs)
 
 
-def _visible_gpus() -> int:
-    import torch
-
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+def train_rank(**kwargs) -> None:
+    """One rank of a launched GRPO run (:func:`genrec.distributed.launch`)."""
+    _train(**kwargs)
 
 
 def _load_cf_scorer(sasrec_model, sasrec_config, device):
@@ -414,20 +402,3 @@ def plot_curves(history: list[dict], out_png: str | Path, title: str = "GRPO") -
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m genrec.rl.train --args-json FILE``: one rank of a multi-GPU run."""
-    from genrec.logging import setup_logging
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--args-json", required=True, help="keyword arguments of train_grpo")
-    ns = parser.parse_args(argv)
-    setup_logging(None)
-    with open(ns.args_json) as fh:
-        kwargs = json.load(fh)
-    _train(**kwargs)
-
-
-if __name__ == "__main__":
-    main()

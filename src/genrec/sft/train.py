@@ -1,8 +1,8 @@
 """Supervised fine-tuning of the SID language model with ``transformers.Trainer``.
 
 Entry point: :func:`train_sft`. With ``num_gpus > 1`` it prepares the initial
-model once, then re-runs this module under ``accelerate launch`` (one DDP rank
-per GPU: ``python -m genrec.sft.train --args <json>``).
+model once, then runs :func:`train_rank` on every GPU (one DDP rank each)
+through :func:`genrec.distributed.launch`.
 
 Trainer checkpoints live in ``checkpoint_dir`` (a path no rule declares): a
 killed job that Snakemake reruns resumes from the last checkpoint. The
@@ -13,7 +13,6 @@ its tokenizer go to ``model_dir``; loss curves to ``loss_json``/``loss_png``.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import inspect
 import json
@@ -438,11 +437,9 @@ def train_sft(
             base_model_dir,
         )
         args_file = paths["checkpoint_dir"] / "launch_args.json"
-        write_json(
-            {**{k: str(v) for k, v in paths.items()}, "lm": lm, "sft": sft, "seed": seed}, args_file
-        )
+        kwargs = {**paths, "lm": lm, "sft": sft, "seed": seed}
         mixed = "bf16" if _use_bf16(sft["bf16"], True) else "no"
-        launch("genrec.sft.train", ["--args", str(args_file)], num_gpus, mixed_precision=mixed)
+        launch("genrec.sft.train:train_rank", kwargs, num_gpus, args_file, mixed_precision=mixed)
         return json.loads(paths["loss_json"].read_text())
     return _train_in_process(
         **paths,
@@ -455,33 +452,27 @@ def train_sft(
     )
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """One rank under ``accelerate launch``: ``python -m genrec.sft.train --args file.json``."""
-    from genrec.logging import setup_logging
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--args", required=True, help="JSON file with train_sft's arguments")
-    ns = parser.parse_args(argv)
-    setup_logging(None)
-    kwargs = json.loads(Path(ns.args).read_text())
-    _train_in_process(
-        **{
-            k: Path(kwargs[k])
-            for k in (
-                "datasets_dir",
-                "sids_parquet",
-                "model_dir",
-                "loss_json",
-                "loss_png",
-                "checkpoint_dir",
-            )
-        },
-        lm=kwargs["lm"],
-        sft=kwargs["sft"],
-        seed=kwargs["seed"],
+def train_rank(
+    datasets_dir: str,
+    sids_parquet: str,
+    model_dir: str,
+    loss_json: str,
+    loss_png: str,
+    checkpoint_dir: str,
+    lm: dict,
+    sft: dict,
+    seed: int,
+) -> dict:
+    """One DDP rank of a launched SFT run (:func:`genrec.distributed.launch`)."""
+    return _train_in_process(
+        Path(datasets_dir),
+        Path(sids_parquet),
+        Path(model_dir),
+        Path(loss_json),
+        Path(loss_png),
+        Path(checkpoint_dir),
+        lm,
+        sft,
+        seed,
         use_gpu=True,
     )
-
-
-if __name__ == "__main__":
-    main()

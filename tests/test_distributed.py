@@ -1,0 +1,74 @@
+"""The one launch protocol (genrec.distributed): accelerate launch -> genrec.distributed.main."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from genrec import distributed
+
+
+@pytest.fixture
+def entry_module(tmp_path, monkeypatch):
+    """A module the launched ranks can import: writes what each rank saw."""
+    (tmp_path / "rank_probe.py").write_text(
+        textwrap.dedent(
+            """
+            import json, os
+            from pathlib import Path
+
+            from genrec.distributed import rank_info
+
+            def record(out_dir, values, fail=False):
+                if fail:
+                    raise ValueError("rank failed on purpose")
+                rank, world, local = rank_info()
+                Path(out_dir, f"rank{rank}.json").write_text(
+                    json.dumps({"world": world, "local": local, "values": values,
+                                "cvd": os.environ.get("CUDA_VISIBLE_DEVICES")}))
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    return tmp_path
+
+
+def test_rank_main_calls_the_entry_with_the_json_kwargs(entry_module, tmp_path):
+    spec = {"entry": "rank_probe:record", "kwargs": {"out_dir": str(tmp_path), "values": [1, 2]}}
+    (tmp_path / "a.json").write_text(json.dumps(spec))
+    distributed.main([str(tmp_path / "a.json")])
+    got = json.loads((tmp_path / "rank0.json").read_text())
+    assert got["world"] == 1 and got["values"] == [1, 2]
+
+
+@pytest.mark.slow
+def test_launch_runs_the_entry_in_accelerate_ranks(entry_module, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    distributed.launch(
+        "rank_probe:record", {"out_dir": out, "values": {"a": 1}}, 1, tmp_path / "l" / "args.json"
+    )
+    got = json.loads((out / "rank0.json").read_text())
+    assert got["world"] == 1 and got["values"] == {"a": 1}
+    spec = json.loads((tmp_path / "l" / "args.json").read_text())
+    assert spec == {
+        "entry": "rank_probe:record",
+        "kwargs": {"out_dir": str(out), "values": {"a": 1}},
+    }
+    with pytest.raises(RuntimeError, match="rank_probe:record failed with exit code"):
+        distributed.launch(
+            "rank_probe:record", {"out_dir": out, "values": 0, "fail": True}, 1, tmp_path / "b.json"
+        )
+
+
+def test_entry_must_name_module_and_function(tmp_path):
+    with pytest.raises(ValueError, match="'module:function'"):
+        distributed.launch("genrec.sft.train", {}, 2, tmp_path / "a.json")
+
+
+def test_shard_bounds_cover_every_item_once():
+    spans = [distributed.shard_bounds(10, r, 3) for r in range(3)]
+    assert spans == [(0, 4), (4, 7), (7, 10)]
