@@ -13,7 +13,6 @@ resumes from the newest one, unless the training parameters changed since.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -22,12 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from genrec import checkpoint
 from genrec.distributed import launch, peak_gpu_memory_mb, pick_device, visible_gpus
-from genrec.io import atomic_path, hash_path, write_json
+from genrec.io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
-
-PARAMS_FILE = "rl_params.json"
 
 
 def _world_size() -> int:
@@ -39,30 +37,18 @@ def _local_device(device: str) -> str:
     return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if device == "cuda" else device
 
 
-def _fingerprint(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _hash_files(paths) -> str:
-    """Content hash of files and directories (what a resumed run must share)."""
-    h = hashlib.sha256()
-    for root in paths:
-        hash_path(h, root)
-    return h.hexdigest()
-
-
-def _prepare_checkpoint_dir(checkpoint_dir: Path, fingerprint: dict) -> str | None:
+def _prepare_checkpoint_dir(checkpoint_dir: Path, digest: str, settings: dict) -> str | None:
     """The checkpoint to resume from, or None; stale checkpoints (other params) are removed."""
     from transformers.trainer_utils import get_last_checkpoint
 
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    stamp = checkpoint_dir / PARAMS_FILE
-    digest = _fingerprint(fingerprint)
-    if stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") != digest:
-        log.warning("%s holds checkpoints of other RL parameters; starting afresh", checkpoint_dir)
-        for sub in checkpoint_dir.glob("checkpoint-*"):
+    if not checkpoint.stamped_with(checkpoint_dir, digest):
+        stale = list(checkpoint_dir.glob("checkpoint-*"))
+        if stale:
+            log.warning("%s holds checkpoints of another RL run; starting afresh", checkpoint_dir)
+        for sub in stale:
             shutil.rmtree(sub)
-    write_json({"fingerprint": digest, "params": fingerprint}, stamp)
+    checkpoint.stamp(checkpoint_dir, digest, settings)
     last = get_last_checkpoint(str(checkpoint_dir))
     if last:
         log.info("resuming from %s", last)
@@ -148,17 +134,10 @@ def train_grpo(
         "sid_method": sid_method,
     }
     # Decided once, before any rank starts: ranks must agree on where they resume.
-    fingerprint = {
-        "inputs": _hash_files(
-            [
-                p
-                for p in (sft_model, train, items, sids, embeddings, sasrec_model, sasrec_config)
-                if p
-            ]
-        ),
-        "params": {k: v for k, v in params.items() if k not in ("save_steps", "logging_steps")},
-    }
-    kwargs["resume"] = _prepare_checkpoint_dir(Path(checkpoint_dir), fingerprint)
+    settings = {k: v for k, v in params.items() if k not in ("save_steps", "logging_steps")}
+    inputs = (sft_model, train, items, sids, embeddings, sasrec_model, sasrec_config)
+    digest = checkpoint.fingerprint(settings, inputs)
+    kwargs["resume"] = _prepare_checkpoint_dir(Path(checkpoint_dir), digest, settings)
     # Several GPUs visible to one process make Trainer wrap the model in DataParallel,
     # which GRPOTrainer refuses: one GPU then runs as a single launched rank that sees
     # one (genrec.distributed.launch restricts it).

@@ -13,7 +13,6 @@ its tokenizer go to ``model_dir``; loss curves to ``loss_json``/``loss_png``.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import logging
@@ -25,8 +24,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from genrec import checkpoint
 from genrec.distributed import peak_gpu_memory_mb
-from genrec.io import atomic_path, hash_path, write_json
+from genrec.io import atomic_path, write_json
 from genrec.lm import (
     build_model_and_tokenizer,
     encode_example,
@@ -41,7 +41,6 @@ from genrec.sft.plot import plot_loss
 log = logging.getLogger(__name__)
 
 INIT_DIR = "init"
-FINGERPRINT = "genrec_fingerprint.json"
 
 
 def fingerprint(
@@ -57,15 +56,14 @@ def fingerprint(
     A converted backbone counts through its ``genrec_base_model.json`` (which
     holds the source's SHA-256), not through its weights.
     """
-    h = hashlib.sha256()
     cfg = {k: v for k, v in sft.items() if k != "keep_checkpoints"}
-    h.update(json.dumps({"lm": lm, "sft": cfg, "seed": seed}, sort_keys=True).encode())
-    hash_path(h, Path(datasets_dir))
-    hash_path(h, Path(sids_parquet))
+    backbone = None
     if base_model_dir is not None:
         meta = Path(base_model_dir) / "genrec_base_model.json"
-        hash_path(h, meta if meta.is_file() else Path(base_model_dir) / "config.json")
-    return h.hexdigest()
+        backbone = meta if meta.is_file() else Path(base_model_dir) / "config.json"
+    return checkpoint.fingerprint(
+        {"lm": lm, "sft": cfg, "seed": seed}, [datasets_dir, sids_parquet, backbone]
+    )
 
 
 def _use_bf16(setting, use_gpu: bool) -> bool:
@@ -98,13 +96,8 @@ def prepare_checkpoint_dir(
 
     ckpt = Path(checkpoint_dir)
     fp = fingerprint(datasets_dir, sids_parquet, lm, sft, seed, base_model_dir)
-    fp_file = ckpt / FINGERPRINT
     init = ckpt / INIT_DIR
-    if (
-        fp_file.is_file()
-        and json.loads(fp_file.read_text()).get("fingerprint") == fp
-        and init.is_dir()
-    ):
+    if checkpoint.stamped_with(ckpt, fp) and init.is_dir():
         log.info("reusing %s (same config and inputs)", ckpt)
         return init
     if ckpt.exists():
@@ -121,7 +114,7 @@ def prepare_checkpoint_dir(
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         write_json({"sid_token_ids": [int(i) for i in sid_ids]}, tmp / "genrec_sid_tokens.json")
-    write_json({"fingerprint": fp}, fp_file)
+    checkpoint.stamp(ckpt, fp)
     return init
 
 
