@@ -130,7 +130,8 @@ def rl_reward_inputs(config, dataset):
 def all_targets(config):
     """The targets of the `all` rule -- per dataset the data stage, SIDs (with the
     MiniOneRec export), SFT (and RL) models, their valid-split scores, the metrics table
-    and the run-time plot (which pull in the baselines and every test evaluation)."""
+    and the run-time plot (which pull in the baselines and every test evaluation), and
+    the workflow manifest the results page reads."""
     targets = data_targets(config)
     for ds in datasets(config):
         for m in sid_methods(config):
@@ -151,6 +152,7 @@ def all_targets(config):
             f"results/{ds}/metrics.png",
             f"results/{ds}/metrics.html",
             f"results/{ds}/runtimes.png",
+            f"results/{ds}/manifest.json",
         ]
     return targets
 

@@ -58,3 +58,39 @@ rule plot_runtimes:
         dpi=lambda wc: config["report"]["dpi"],
     script:
         "../workflow/scripts/plot_runtimes.py"
+
+
+# The results page (genrec.report.results) finds the rule behind each benchmark file,
+# and the JSON files that job wrote, through this manifest: the benchmark and output
+# patterns of every rule, read from Snakemake's rule objects when the job is planned
+# (every rule is defined by then). A renamed output changes the params, so the
+# manifest is rewritten. Its benchmark file is kept next to its log rather than under
+# benchmarks/: writing the manifest is bookkeeping, not a step of the run whose jobs
+# runtimes.png and the results page list.
+rule write_manifest:
+    output:
+        json="results/{dataset}/manifest.json",
+    log:
+        "results/{dataset}/logs/report/write_manifest.log",
+    benchmark:
+        "results/{dataset}/benchmarks/report/write_manifest.tsv"
+    wildcard_constraints:
+        dataset=name_regex(datasets(config)),
+    conda:
+        "../envs/data.yaml"
+    params:
+        results_dir="results",
+        rules=lambda wc: {
+            r.name: {
+                "benchmark": str(getattr(rules, r.name).benchmark),
+                "outputs": [str(o) for o in getattr(rules, r.name).output],
+                "wildcard_constraints": {
+                    **workflow.wildcard_constraints,
+                    **r.wildcard_constraints,
+                },
+            }
+            for r in workflow.rules
+            if r.benchmark
+        },
+    script:
+        "../workflow/scripts/write_manifest.py"

@@ -1,7 +1,14 @@
-"""genrec.report.results: the Markdown results page, built from fake result files."""
+"""genrec.report.results: the Markdown results page, built from fake result files laid
+out as the real workflow declares them (its manifest, written by its own rule)."""
 
+import builtins
 import json
 import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -9,7 +16,7 @@ import pytest
 import genrec.io
 from genrec.report import results as rp
 
-DATASET = "toy"
+DATASET = "demo"  # the dataset of the default config (config/config.yaml)
 KS = [1, 3, 5, 10, 20]
 ENV = {"python": "3.11.0", "torch": "9.9.9", "cuda_device": "Fake GPU 80GB"}
 
@@ -62,17 +69,84 @@ def _json(path, obj):
     path.write_text(json.dumps(obj))
 
 
+# Dumps, when the workflow is parsed, every rule's output and benchmark patterns as
+# Snakemake holds them (with their wildcard constraints).
+RULE_DUMP = """
+import json
+from snakemake.io import is_flagged
+
+with open({out!r}, "w") as fh:
+    json.dump(
+        {{
+            r.name: {{
+                "benchmark": str(r.benchmark) if r.benchmark else None,
+                "outputs": [str(o) for o in r.output],
+                "directories": [str(o) for o in r.output if is_flagged(o, "directory")],
+            }}
+            for r in workflow.rules
+        }},
+        fh,
+    )
+"""
+
+
+@pytest.fixture(scope="module")
+def workflow(tmp_path_factory, repo_root):
+    """The real workflow (the repository's Snakefile, default config) in a scratch
+    directory: its rules as Snakemake parsed them (``rules``) and the manifest its
+    ``write_manifest`` rule wrote for the demo dataset (``manifest``)."""
+    d = tmp_path_factory.mktemp("wf_manifest")
+    (d / "config").mkdir()
+    for name in ("config.yaml", "schema.yaml"):
+        shutil.copy(repo_root / "config" / name, d / "config" / name)
+    dump = d / "rules.json"
+    (d / "Snakefile").write_text(
+        f'include: "{repo_root / "Snakefile"}"\n' + RULE_DUMP.format(out=str(dump))
+    )
+    target = f"results/{DATASET}/manifest.json"
+    cmd = [sys.executable, "-m", "snakemake", "-d", str(d), "--cores", "1", target]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=d)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert target in (d / f"results/{DATASET}/logs/report/write_manifest.log").read_text()
+    return {
+        "rules": json.loads(dump.read_text()),
+        "manifest": json.loads((d / target).read_text()),
+        "manifest_path": d / target,
+    }
+
+
+def _declared(manifest, root, pattern, **wildcards):
+    """The file ``pattern`` (from the manifest) names under the results directory ``root``."""
+    rel = Path(pattern).relative_to(manifest["results_dir"]).as_posix()
+    return root / rel.format(dataset=DATASET, **wildcards)
+
+
+def _bench(manifest, root, rule, **wildcards):
+    return _declared(manifest, root, manifest["rules"][rule]["benchmark"], **wildcards)
+
+
+def _json_output(manifest, root, rule, **wildcards):
+    """The rule's only JSON output (the file its job records its peak GPU memory in)."""
+    (pattern,) = manifest["rules"][rule]["json_outputs"]
+    return _declared(manifest, root, pattern, **wildcards)
+
+
 @pytest.fixture
-def results_dir(tmp_path):
+def results_dir(tmp_path, workflow):
     root = tmp_path / "results"
     ds = root / DATASET
+    man = workflow["manifest"]
+    ds.mkdir(parents=True)
+    shutil.copy(workflow["manifest_path"], ds / "manifest.json")
     _metrics_csv(ds / "metrics.csv")
-    bench = ds / "benchmarks"
-    _tsv(bench / "sft" / "train_sft.rqvae.tsv", 1234.567, 700.59, 999.25)
-    _tsv(bench / "evaluate" / "evaluate_generative.rqvae.sft.tsv", 61.04, "-", 80.5)
-    _tsv(bench / "data" / "prepare_data.tsv", 1.45, 115.98, 0.95)
+    _tsv(_bench(man, root, "train_sft", method="rqvae"), 1234.567, 700.59, 999.25)
+    _tsv(_bench(man, root, "evaluate_generative", method="rqvae", stage="sft"), 61.04, "-", 80.5)
+    _tsv(_bench(man, root, "prepare_data"), 1.45, 115.98, 0.95)
     # the SFT job records its peak GPU memory; the evaluation does not
-    _json(ds / "sft" / "rqvae" / "loss.json", {"global_step": 10, "peak_gpu_memory_mb": 2048.25})
+    _json(
+        _json_output(man, root, "train_sft", method="rqvae"),
+        {"global_step": 10, "peak_gpu_memory_mb": 2048.25},
+    )
     _json(ds / "eval" / "rqvae" / "sft" / "metrics.json", {"model": "sft", "n": 1800})
     _json(
         ds / "data" / "stats.json",
@@ -185,13 +259,17 @@ def test_top1_share_column_is_shown_when_the_table_has_it(tmp_path):
     assert "ignores the history" in md
 
 
-def test_only_ks_present_in_metrics_csv_are_shown(tmp_path):
+def test_the_ks_are_those_of_metrics_csv(tmp_path):
     root = tmp_path / "results"
     _metrics_csv(root / DATASET / "metrics.csv", MODELS[:2], ks=[1, 10, 50])
     md = _render(root)
     header = _rows(_section(md, "Recommendation quality"))[0]
     assert header[2:8] == ["HR@1", "HR@10", "HR@50", "NDCG@1", "NDCG@10", "NDCG@50"]
-    assert "K = 3, 5, 20 not in the table" in md
+    assert "not in the table" not in md
+    # Ks asked for explicitly: those in the table are shown, the others named
+    picked = rp.quality_section(pd.read_csv(root / DATASET / "metrics.csv"), ks=[1, 3, 5, 10, 20])
+    assert _rows(picked)[0][2:6] == ["HR@1", "HR@10", "NDCG@1", "NDCG@10"]
+    assert "K = 3, 5, 20 not in the table" in picked
 
 
 def test_runtime_table_reads_benchmark_tsvs_and_gpu_memory(results_dir):
@@ -332,7 +410,7 @@ def test_render_error_leaves_no_file(results_dir, tmp_path):
     assert _leftovers(tmp_path) == []
 
 
-def test_sasrec_ratio_valid_split_training_and_backbone_sections(results_dir):
+def test_sasrec_ratio_valid_split_training_and_backbone_sections(results_dir, workflow):
     ds = results_dir / DATASET
     for stage, split, hr in (("sft", "valid", 0.30), ("rl", "valid", 0.32), ("rl", "test", 0.31)):
         sub = ds / "eval" / "rqvae" / stage / ("valid" if split == "valid" else "")
@@ -354,7 +432,8 @@ def test_sasrec_ratio_valid_split_training_and_backbone_sections(results_dir):
         {"name": "smol", "source": "smollm2-135m", "parameters": 134515008, "sha256": "ab" * 32,
          "architecture": "LlamaForCausalLM", "eos_token": "<e>", "eos_token_id": 2},
     )  # fmt: skip
-    _tsv(results_dir / "models" / "benchmarks" / "prepare_base_model.smol.tsv", 44.1, 816.3, 15.3)
+    man = workflow["manifest"]
+    _tsv(_bench(man, results_dir, "prepare_base_model", base="smol"), 44.1, 816.3, 15.3)
     md = _render(results_dir)
     ratio = _section(md, "Against SASRec")
     # SASRec HR@10 = 0.21, NDCG@10 = 0.11; rl (rqvae) 0.31 / 0.16
@@ -410,4 +489,181 @@ def test_benchmark_sections_show_each_row_and_the_notes(results_dir, tmp_path):
     with pytest.raises(ValueError, match="bad.json: expected benchmarks/sft_throughput.py"):
         rp.render_page(results_dir, DATASET, sft_bench=tmp_path / "bad.json", gather=lambda: {})
     with pytest.raises(FileNotFoundError, match="nothere.json"):
-        rp.render_page(results_dir, DATASET, eval_bench=tmp_path / "nothere.json", gather=lambda: {})
+        rp.render_page(
+            results_dir, DATASET, eval_bench=tmp_path / "nothere.json", gather=lambda: {}
+        )
+
+
+# ------------------------------------------------------------------ the manifest
+def _strip(pattern):
+    from snakemake.io import strip_wildcard_constraints
+
+    return strip_wildcard_constraints(pattern)
+
+
+def test_manifest_holds_every_benchmarked_rules_patterns(workflow):
+    rules, manifest = workflow["rules"], workflow["manifest"]
+    benchmarked = {name for name, r in rules.items() if r["benchmark"]}
+    assert set(manifest["rules"]) == benchmarked
+    assert {"train_sft", "train_rl", "evaluate_generative", "write_manifest"} <= benchmarked
+    for name in benchmarked:
+        entry = manifest["rules"][name]
+        assert entry["benchmark"] == _strip(rules[name]["benchmark"])
+        json_outputs = [_strip(o) for o in rules[name]["outputs"] if o.endswith(".json")]
+        assert entry["json_outputs"] == json_outputs
+    assert manifest["rules"]["write_manifest"]["json_outputs"] == [
+        "results/{dataset}/manifest.json"
+    ]
+
+
+def _sample_wildcards(pattern):
+    """Values for the wildcards of a manifest pattern that its rule's constraints accept."""
+    values = {"method": "rqvae", "stage": "sft", "base": "smol"}
+    return {w: values.get(w, "x") for w in re.findall(r"\{(\w+)\}", pattern) if w != "dataset"}
+
+
+def _spy_reads(monkeypatch):
+    """Every path opened, or checked with ``Path.is_file``, from now on."""
+    seen = []
+    real_open, real_path_open, real_is_file = builtins.open, Path.open, Path.is_file
+
+    def spy_open(file, *args, **kwargs):
+        if isinstance(file, str | os.PathLike):
+            seen.append(Path(file))
+        return real_open(file, *args, **kwargs)
+
+    def spy_path_open(self, *args, **kwargs):
+        seen.append(Path(self))
+        return real_path_open(self, *args, **kwargs)
+
+    def spy_is_file(self):
+        seen.append(Path(self))
+        return real_is_file(self)
+
+    monkeypatch.setattr(builtins, "open", spy_open)
+    monkeypatch.setattr(Path, "open", spy_path_open)
+    monkeypatch.setattr(Path, "is_file", spy_is_file)
+    return seen
+
+
+def _declaring_rule(rules, rel):
+    """The rule that declares ``rel`` (relative to the workflow directory) as an output,
+    as its benchmark file, or as a file inside one of its directory outputs."""
+    from snakemake.io import regex_from_filepattern
+
+    for name, r in rules.items():
+        for pattern in r["outputs"] + [r["benchmark"]] * bool(r["benchmark"]):
+            if re.match(regex_from_filepattern(pattern), rel):
+                return name
+        for pattern in r["directories"]:
+            if re.match(regex_from_filepattern(pattern).removesuffix("$") + "/", rel):
+                return name
+    return None
+
+
+def test_every_file_the_page_reads_is_declared_by_a_rule(results_dir, workflow, monkeypatch):
+    """The page's file names against the real workflow's: renaming an output in a .smk
+    file while the page still reads the old name fails here."""
+    man, ds = workflow["manifest"], results_dir / DATASET
+    for rule, entry in man["rules"].items():  # a benchmark file for every rule
+        wildcards = _sample_wildcards(entry["benchmark"])
+        _tsv(_bench(man, results_dir, rule, **wildcards), 1.0, 100.0, 1.0)
+    for stage in ("sft", "rl"):
+        _json(ds / "eval" / "rqvae" / stage / "valid" / "metrics.json", {"HR@10": 0.3})
+    _json(ds / "eval" / "rqvae" / "rl" / "metrics.json", {"HR@10": 0.3})
+    _json(ds / "rl" / "rqvae" / "rl_log.json", {"global_step": 4, "peak_gpu_memory_mb": 9.0})
+    _json(results_dir / "models" / "smol" / "genrec_base_model.json", {"name": "smol"})
+    reads = _spy_reads(monkeypatch)
+    page = _render(results_dir)
+    monkeypatch.undo()
+    assert "| rl | train_rl | rqvae |" in page and "9.0 |" in page
+    rel = sorted(
+        {p.relative_to(results_dir.parent).as_posix() for p in reads if results_dir in p.parents}
+    )
+    assert [p for p in rel if _declaring_rule(workflow["rules"], p) is None] == []
+    names = {Path(p).name for p in rel}
+    expected = {"metrics.csv", "metrics.json", "loss.json", "rl_log.json", "stats.json"}
+    expected |= {"sid_stats.json", "manifest.json", "genrec_base_model.json", "embed_stats.json"}
+    assert expected <= names
+    tsvs = {p for p in rel if p.endswith(".tsv")}
+    assert len(tsvs) == len(man["rules"])
+    assert f"results/{DATASET}/eval/rqvae/rl/valid/metrics.json" in rel
+
+
+def test_a_renamed_json_output_reaches_the_page_through_the_manifest(results_dir, workflow):
+    ds = results_dir / DATASET
+    manifest = json.loads((ds / "manifest.json").read_text())
+    manifest["rules"]["train_sft"]["json_outputs"] = ["results/{dataset}/sft/{method}/log.json"]
+    (ds / "manifest.json").write_text(json.dumps(manifest))
+    _json(ds / "sft" / "rqvae" / "log.json", {"peak_gpu_memory_mb": 777.0})
+    md = _section(_render(results_dir), "Run time and memory per job")
+    assert _row(md, "sft", "train_sft", "rqvae")[-1] == "777.0"  # not loss.json's 2048.2
+
+
+def test_benchmark_files_are_attributed_by_pattern_and_constraints(results_dir, workflow):
+    man, ds = workflow["manifest"], results_dir / DATASET
+    _tsv(_bench(man, results_dir, "build_sids", method="rqvae"), 10.0, 1.0, 1.0)
+    _tsv(_bench(man, results_dir, "import_sids"), 2.0, 1.0, 1.0)  # build_sids.import.tsv
+    _tsv(ds / "benchmarks" / "sft" / "old_rule.rqvae.tsv", 3.0, 1.0, 1.0)
+    (ds / "sid" / "rqvae" / "sid_stats.json").write_text(json.dumps({"peak_gpu_memory_mb": 512}))
+    md = _section(_render(results_dir), "Run time and memory per job")
+    assert _row(md, "sid", "build_sids", "rqvae")[-1] == "512.0"
+    assert _row(md, "sid", "import_sids", "-")[-1] == "n/a"
+    assert _row(md, "sft", "?", "-")[3] == "3.0"
+    assert f"`{ds / 'benchmarks' / 'sft' / 'old_rule.rqvae.tsv'}` as its benchmark file" in md
+    (ds / "manifest.json").unlink()
+    md = _section(_render(results_dir), "Run time and memory per job")
+    assert f"_Not available: `{ds / 'manifest.json'}` not found;" in md
+
+
+def test_write_manifest_keeps_json_outputs_and_the_constraints_they_use(tmp_path):
+    rules = {
+        "a": {
+            "benchmark": "results/{dataset}/benchmarks/a.{m}.tsv",
+            "outputs": ["results/{dataset}/a/{m}/x.parquet", "results/{dataset}/a/{m}/x.json"],
+            "wildcard_constraints": {"m": "p|q", "unused": "z"},
+        },
+        "all": {"benchmark": None, "outputs": [], "wildcard_constraints": {}},
+    }
+    out = rp.write_manifest(rules, "results", tmp_path / "m" / "manifest.json")
+    assert json.loads(out.read_text()) == {
+        "results_dir": "results",
+        "rules": {
+            "a": {
+                "benchmark": "results/{dataset}/benchmarks/a.{m}.tsv",
+                "json_outputs": ["results/{dataset}/a/{m}/x.json"],
+                "wildcard_constraints": {"m": "p|q"},
+            }
+        },
+    }
+    manifest = rp.read_manifest(out)
+    bench = tmp_path / "r" / "d" / "benchmarks" / "a.q.tsv"
+    assert rp.match_benchmark(manifest, tmp_path / "r", "d", bench) == (
+        "a",
+        {"dataset": "d", "m": "q"},
+    )
+    assert rp.match_benchmark(manifest, tmp_path / "r", "d", bench.with_name("a.z.tsv")) is None
+    assert rp.match_benchmark(manifest, tmp_path / "r", "other", bench) is None
+    assert rp.json_outputs(manifest, tmp_path / "r", "a", {"dataset": "d", "m": "q"}) == [
+        tmp_path / "r" / "d" / "a" / "q" / "x.json"
+    ]
+    (tmp_path / "bad.json").write_text(json.dumps({"rules": {}}))
+    with pytest.raises(ValueError, match="bad.json: expected the workflow manifest"):
+        rp.read_manifest(tmp_path / "bad.json")
+
+
+def test_python_m_runs_the_command_line(results_dir, tmp_path):
+    env = tmp_path / "env.json"
+    _json(env, ENV)
+    out = tmp_path / "page.md"
+    cmd = [sys.executable, "-m", "genrec.report.results", "--results-dir", str(results_dir)]
+    cmd += ["--dataset", DATASET, "--out", str(out), "--environment", str(env)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == f"wrote {out}\n"
+    assert out.read_text() == rp.render_page(
+        results_dir,
+        DATASET,
+        environment=ENV,
+        environment_source=f"Recorded by the run, from `{env}`.",
+    )

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-TARGETS = ["results/demo/metrics.csv", "results/demo/runtimes.png"]
+TARGETS = ["results/demo/metrics.csv", "results/demo/runtimes.png", "results/demo/manifest.json"]
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,19 @@ def test_baselines_summary_and_report(workdir):
     assert {"data/prepare_data", "baselines/baseline_sasrec", "report/summarize_metrics"} <= set(
         runtimes["job"]
     )
-    assert "Nothing to be done" in smk(workdir, "-n", *TARGETS)
+    # the manifest: this workflow's rules (data, baselines, report), from their objects
+    manifest = json.loads((workdir / "results/demo/manifest.json").read_text())
+    assert manifest["rules"]["baseline_sasrec"] == {
+        "benchmark": "results/{dataset}/benchmarks/baselines/baseline_sasrec.tsv",
+        "json_outputs": [
+            "results/{dataset}/baselines/sasrec/sasrec_config.json",
+            "results/{dataset}/baselines/sasrec/training_curve.json",
+            "results/{dataset}/baselines/sasrec/metrics.json",
+        ],
+        "wildcard_constraints": {"dataset": "demo"},
+    }
+    assert "train_sft" not in manifest["rules"] and "write_manifest" in manifest["rules"]
+    assert "Nothing to be done" in smk(workdir, "-n", *TARGETS)  # nor for the manifest
 
     smk(workdir, "--report", "report.html", *TARGETS)
     html = (workdir / "report.html").read_text()

@@ -1,0 +1,11 @@
+"""results/{dataset}/manifest.json: every rule's benchmark and JSON output patterns."""
+
+from genrec.logging import setup_logging
+from genrec.report.results.manifest import write_manifest
+
+setup_logging(snakemake.log[0])
+write_manifest(
+    rules=snakemake.params.rules,
+    results_dir=snakemake.params.results_dir,
+    out=snakemake.output.json,
+)
