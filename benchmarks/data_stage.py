@@ -21,10 +21,17 @@ from pathlib import Path
 
 import yaml
 
+from genrec.config import load_schema, schema_defaults
 from genrec.data.pipeline import prepare
 from genrec.data.synthetic import write_synthetic
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _synthetic(**overrides) -> dict:
+    """A complete ``datasets.<name>.synthetic`` block: schema defaults + ``overrides``."""
+    block = load_schema()["properties"]["datasets"]["additionalProperties"]["properties"]
+    return schema_defaults("synthetic", {"properties": block}, **overrides)
 
 
 def _run(reviews, meta, outdir, params, queue):
@@ -38,7 +45,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--reviews", type=int, default=1_000_000, help="approximate review count")
     ap.add_argument("--workdir", type=Path, default=None, help="keep files here (default: temp)")
     args = ap.parse_args(argv)
-    params = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["data"]
+    # the demo config's data section, completed by the schema as the workflow does
+    params = schema_defaults(
+        "data", **yaml.safe_load((REPO / "config/config.yaml").read_text())["data"]
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         work = args.workdir or Path(tmp)
@@ -48,13 +58,15 @@ def main(argv=None) -> dict:
         summary = write_synthetic(
             work / "bench_5.json.gz",
             work / "meta_bench.json.gz",
-            n_users=n_users,
-            n_items=max(20, args.reviews // 20),
-            n_categories=12,
-            n_brands=400,
-            min_seq_len=5,
-            max_seq_len=20,
-            seed=0,
+            **_synthetic(
+                n_users=n_users,
+                n_items=max(20, args.reviews // 20),
+                n_categories=12,
+                n_brands=400,
+                min_seq_len=5,
+                max_seq_len=20,
+                seed=0,
+            ),
         )
         gen_s = time.perf_counter() - t0
 

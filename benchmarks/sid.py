@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 
+from genrec.config import schema_defaults
 from genrec.sid.build import quantize
 from genrec.sid.collisions import collision_rate, resolve_collisions
 
@@ -37,14 +38,15 @@ def main() -> None:
     x = np.random.default_rng(0).normal(size=(args.n, args.dim)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     trainer = {"epochs": args.epochs, "batch_size": 4096, "eval_every": max(args.epochs // 2, 1)}
-    params = {
-        "codebook_sizes": args.sizes,
-        "seed": 0,
-        "rqkmeans": {"niter": 20},
-        "rqkmeans_balanced": {"niter": 20, "backend": "greedy"},
-        "rqvae": {**trainer, "hidden_dims": [512, 256, 128], "latent_dim": 32},
-        "rqkmeans_plus": {**trainer, "hidden_dims": [512], "lr": 1e-4},
-    }
+    params = schema_defaults(  # the complete `sid` section, as the workflow passes it
+        "sid",
+        codebook_sizes=args.sizes,
+        seed=0,
+        rqkmeans={"niter": 20},
+        rqkmeans_balanced={"niter": 20, "backend": "greedy"},
+        rqvae={**trainer, "hidden_dims": [512, 256, 128], "latent_dim": 32},
+        rqkmeans_plus={**trainer, "hidden_dims": [512], "lr": 1e-4},
+    )
     print(f"n={args.n} dim={args.dim} codebooks={args.sizes}")
     print(f"{'method':<20}{'build s':>10}{'resolve s':>11}{'collision':>11}{'extra lvl':>11}")
     books = None

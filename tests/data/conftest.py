@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from genrec.config import load_schema, schema_defaults
+
 
 def write_lines(path: Path, records, gz: bool = False, literal: bool = False) -> Path:
     """One record a line: JSON, or Python literal (``repr``) as in 2014 metadata."""
@@ -50,16 +52,24 @@ def meta_2018(items=5):
 
 @pytest.fixture
 def params():
-    return {
-        "format": "auto",
-        "on_bad_line": "error",
-        "time_window": {"start": None, "end": None, "min_items": 0, "widen_step_days": 365},
-        "user_k": 2,
-        "item_k": 2,
-        "max_title_words": 20,
-        "max_history": 10,
-        "split": {"method": "chronological", "ratios": [0.8, 0.1, 0.1]},
-    }
+    """A complete ``data`` section: the schema defaults with small k-cores."""
+    return schema_defaults("data", user_k=2, item_k=2)
+
+
+def synthetic_block(**overrides) -> dict:
+    """A complete ``datasets.<name>.synthetic`` block: schema defaults + ``overrides``.
+
+    ``schema_defaults`` walks ``properties`` only; the block sits under the datasets'
+    ``additionalProperties``, so it is looked up here and validated the same way.
+    """
+    block = load_schema()["properties"]["datasets"]["additionalProperties"]["properties"]
+    return schema_defaults("synthetic", {"properties": block}, **overrides)
+
+
+@pytest.fixture
+def synthetic():
+    """``synthetic(**overrides)``: see :func:`synthetic_block`."""
+    return synthetic_block
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from genrec.config import validate_config
 from genrec.data.pipeline import prepare
 from genrec.data.readers import detect_format
 from genrec.data.synthetic import write_synthetic
@@ -14,7 +15,11 @@ from genrec.data.synthetic import write_synthetic
 
 @pytest.fixture(scope="module")
 def demo_config(repo_root):
-    return yaml.safe_load((repo_root / "config" / "config.yaml").read_text())
+    """config/config.yaml validated as the workflow does (schema defaults filled in)."""
+    return validate_config(
+        yaml.safe_load((repo_root / "config" / "config.yaml").read_text()),
+        repo_root / "config" / "schema.yaml",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -82,27 +87,29 @@ def test_next_item_predictable_beyond_popularity(demo):
     assert hr_trans > 0.35 and hr_trans > 3 * hr_pop
 
 
-def test_deterministic_by_seed(tmp_path):
+def test_deterministic_by_seed(tmp_path, synthetic):
     kw = dict(n_users=50, n_items=30, n_categories=3, n_brands=6, min_seq_len=3, max_seq_len=6)
-    write_synthetic(tmp_path / "a.gz", tmp_path / "am.gz", seed=1, **kw)
-    write_synthetic(tmp_path / "b.gz", tmp_path / "bm.gz", seed=1, **kw)
-    write_synthetic(tmp_path / "c.gz", tmp_path / "cm.gz", seed=2, **kw)
+    write_synthetic(tmp_path / "a.gz", tmp_path / "am.gz", **synthetic(seed=1, **kw))
+    write_synthetic(tmp_path / "b.gz", tmp_path / "bm.gz", **synthetic(seed=1, **kw))
+    write_synthetic(tmp_path / "c.gz", tmp_path / "cm.gz", **synthetic(seed=2, **kw))
     assert (tmp_path / "a.gz").read_bytes() == (tmp_path / "b.gz").read_bytes()
     assert (tmp_path / "am.gz").read_bytes() == (tmp_path / "bm.gz").read_bytes()
     assert (tmp_path / "a.gz").read_bytes() != (tmp_path / "c.gz").read_bytes()
 
 
-def test_size_knob_and_increasing_timestamps(tmp_path):
+def test_size_knob_and_increasing_timestamps(tmp_path, synthetic):
     summary = write_synthetic(
         tmp_path / "r.gz",
         tmp_path / "m.gz",
-        n_users=40,
-        n_items=20,
-        n_categories=13,
-        n_brands=13,
-        min_seq_len=4,
-        max_seq_len=4,
-        seed=3,
+        **synthetic(
+            n_users=40,
+            n_items=20,
+            n_categories=13,
+            n_brands=13,
+            min_seq_len=4,
+            max_seq_len=4,
+            seed=3,
+        ),
     )
     assert summary == {"users": 40, "items": 20, "reviews": 160}
     with gzip.open(tmp_path / "r.gz", "rt") as fh:

@@ -7,24 +7,21 @@ import pandas as pd
 import pytest
 from sklearn.metrics import homogeneity_score
 
+from genrec.config import schema_defaults
 from genrec.sid.build import build_sids, load_codebooks
 from genrec.sid.rqvae import train_rqvae
 
 SIZES = [8, 8, 8]
-PARAMS = {
-    "codebook_sizes": SIZES,
-    "seed": 3,
-    "rqkmeans": {"niter": 10},
-    "rqkmeans_balanced": {"niter": 10, "backend": "greedy"},
-    "rqvae": {
-        "hidden_dims": [32],
-        "latent_dim": 8,
-        "epochs": 20,
-        "batch_size": 64,
-        "eval_every": 5,
-    },
-    "rqkmeans_plus": {"hidden_dims": [32], "epochs": 10, "batch_size": 64, "eval_every": 5},
-}
+# the complete `sid` section: schema defaults with small sizes
+PARAMS = schema_defaults(
+    "sid",
+    codebook_sizes=SIZES,
+    seed=3,
+    rqkmeans={"niter": 10},
+    rqkmeans_balanced={"niter": 10, "backend": "greedy"},
+    rqvae={"hidden_dims": [32], "latent_dim": 8, "epochs": 20, "batch_size": 64, "eval_every": 5},
+    rqkmeans_plus={"hidden_dims": [32], "epochs": 10, "batch_size": 64, "eval_every": 5},
+)
 
 
 def clustered(n=240, d=24, k=4, seed=0, noise=0.15):
@@ -119,8 +116,10 @@ def test_same_seed_same_sids(tmp_path):
 
 def test_rqvae_loss_decreases_and_level1_recovers_clusters():
     x, labels = clustered(n=400, d=32, k=4, seed=1)
-    params = {"hidden_dims": [64], "latent_dim": 8, "epochs": 40, "batch_size": 64}
-    res = train_rqvae(x, [8, 4, 4], {**params, "eval_every": 10}, seed=0)
+    params = schema_defaults(
+        "sid.rqvae", hidden_dims=[64], latent_dim=8, epochs=40, batch_size=64, eval_every=10
+    )
+    res = train_rqvae(x, [8, 4, 4], params, seed=0)
     hist = res["history"]
     assert hist[-1] < 0.5 * hist[0]
     # each level-1 code should hold (almost) one cluster; shuffled codes score ~0
@@ -141,16 +140,17 @@ def test_rqkmeans_plus_starts_from_the_balanced_codebooks(adversarial):
     if books is None:
         run(adversarial, "rqkmeans_balanced", adversarial / "rqkmeans_balanced")
         books = load_codebooks(adversarial / "rqkmeans_balanced" / "codebooks.npz")
-    res = train_rqvae(
-        x, SIZES, {"hidden_dims": [16], "epochs": 0}, seed=0, residual=True, init_codebooks=books
-    )
+    plus = schema_defaults("sid.rqkmeans_plus", hidden_dims=[16], epochs=0)
+    res = train_rqvae(x, SIZES, plus, seed=0, residual=True, init_codebooks=books)
     resid = x.copy()
     for level, book in enumerate(books):
         d = ((resid[:, None, :] - book[None]) ** 2).sum(-1)
         np.testing.assert_array_equal(res["codes"][:, level], d.argmin(1))
         resid = resid - book[d.argmin(1)]
     with pytest.raises(ValueError, match="shape"):
-        train_rqvae(x, [4, 4, 4], {"epochs": 0}, seed=0, residual=True, init_codebooks=books)
+        train_rqvae(x, [4, 4, 4], plus, seed=0, residual=True, init_codebooks=books)
+    with pytest.raises(ValueError, match="starts from init_codebooks"):
+        train_rqvae(x, SIZES, plus, seed=0, residual=True)
 
 
 def test_bad_embeddings_name_the_items(tmp_path):
@@ -179,9 +179,8 @@ def test_sinkhorn_last_level_spreads_items_over_codes():
     codes = sinkhorn_codes(dist, epsilon=0.01, iters=100)
     assert torch.bincount(codes, minlength=4).min() >= 8
     x, _ = clustered(n=200, d=16, seed=2)
-    plain = train_rqvae(x, [4, 4, 4], {"hidden_dims": [16], "epochs": 3}, seed=0)
-    sk = train_rqvae(
-        x, [4, 4, 4], {"hidden_dims": [16], "epochs": 3, "sinkhorn_epsilon": 0.01}, seed=0
-    )
+    params = schema_defaults("sid.rqvae", hidden_dims=[16], epochs=3)
+    plain = train_rqvae(x, [4, 4, 4], params, seed=0)
+    sk = train_rqvae(x, [4, 4, 4], {**params, "sinkhorn_epsilon": 0.01}, seed=0)
     used = lambda r: len(set(r["codes"][:, 2].tolist()))  # noqa: E731
     assert used(sk) >= used(plain) and used(sk) == 4

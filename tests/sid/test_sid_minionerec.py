@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from genrec.config import schema_defaults
 from genrec.sid.build import build_sids, sids_frame
 from genrec.sid.minionerec import CSV_COLUMNS, export_minionerec, read_index_json
 
@@ -28,7 +29,7 @@ def test_index_json_round_trips_through_the_importer(tmp_path):
     x[:10] = x[0]
     np.save(tmp_path / "emb.npy", x)
     items_frame(80).to_parquet(tmp_path / "items.parquet")
-    params = {"codebook_sizes": [4, 4], "seed": 0, "rqkmeans": {"niter": 5}}
+    params = schema_defaults("sid", codebook_sizes=[4, 4], seed=0, rqkmeans={"niter": 5})
     orig = build_sids(
         tmp_path / "emb.npy", tmp_path / "items.parquet", "rqkmeans", params, tmp_path / "rq"
     )
@@ -39,7 +40,9 @@ def test_index_json_round_trips_through_the_importer(tmp_path):
         "import",
         {
             **params,
-            "import": {"index_json": str(tmp_path / "rq" / "index.json"), "keys": "item_id"},
+            "import": schema_defaults(
+                "sid.import", index_json=str(tmp_path / "rq" / "index.json"), keys="item_id"
+            ),
         },
         tmp_path / "imp",
     )
@@ -68,7 +71,7 @@ def test_import_accepts_source_ids_and_resolves_duplicates(tmp_path):
         None,
         tmp_path / "items.parquet",
         "import",
-        {"codebook_sizes": [4], "seed": 0},
+        schema_defaults("sid", codebook_sizes=[4], seed=0),
         tmp_path / "o",
         index_json=path,
     )

@@ -83,17 +83,18 @@ def window_and_kcore(df: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, dict
 
     As upstream MiniOneRec does with its start year: while fewer than
     ``time_window.min_items`` items survive, move the start back by
-    ``widen_step_days`` (until it precedes the earliest interaction).
+    ``widen_step_days`` (until it precedes the earliest interaction). ``params`` is the
+    complete ``data`` config section (``user_k``, ``item_k``, ``time_window``).
     """
-    tw = params.get("time_window", {}) or {}
-    start = parse_date(tw.get("start"), "data.time_window.start")
-    end = parse_date(tw.get("end"), "data.time_window.end")
+    tw = params["time_window"]
+    start = parse_date(tw["start"], "data.time_window.start")
+    end = parse_date(tw["end"], "data.time_window.end")
     if start is not None and end is not None and start >= end:
         raise DataError(
             f"config key data.time_window: start {tw['start']} is not before end {tw['end']}"
         )
-    min_items = int(tw.get("min_items", 0) or 0)
-    step = int(tw.get("widen_step_days", 365)) * DAY
+    min_items = int(tw["min_items"])
+    step = int(tw["widen_step_days"]) * DAY
     first_ts = int(df["ts"].min()) if len(df) else 0
     widened = 0
     while True:
@@ -112,7 +113,7 @@ def window_and_kcore(df: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, dict
     stats = {
         "time_window": {
             "start": None if start is None else pd.Timestamp(start, unit="s").strftime("%Y-%m-%d"),
-            "end": tw.get("end"),
+            "end": tw["end"],
             "widening_steps": widened,
             **counts(windowed),
         },

@@ -46,15 +46,16 @@ def _write_table(table: pa.Table, path: Path) -> None:
 def prepare(reviews: str | Path, meta: str | Path, outdir: str | Path, params: dict) -> dict:
     """Run the data stage and write ``OUTPUTS``, ``id_maps.json`` and ``stats.json`` to ``outdir``.
 
-    ``params`` is the effective ``data`` config section of the dataset. Returns
-    the stats dict.
+    ``params`` is the effective ``data`` config section of the dataset, complete (the
+    config schema holds the defaults; outside the workflow use
+    ``genrec.config.schema_defaults("data", **overrides)``). Returns the stats dict.
     """
     t0 = time.perf_counter()
     for p in (reviews, meta):
         if not Path(p).exists():
             raise FileNotFoundError(f"input file not found: {p}")
-    fmt = resolve_format(params.get("format", "auto"), reviews, meta)
-    on_bad = params.get("on_bad_line", "error")
+    fmt = resolve_format(params["format"], reviews, meta)
+    on_bad = params["on_bad_line"]
 
     inter, rstats = read_reviews(reviews, fmt, on_bad)
     if inter.empty:
@@ -97,7 +98,7 @@ def prepare(reviews: str | Path, meta: str | Path, outdir: str | Path, params: d
     if core.empty:
         raise DataError(
             f"no interactions left after filtering {reviews} (user_k={params['user_k']}, "
-            f"item_k={params['item_k']}, time_window={params.get('time_window')}): "
+            f"item_k={params['item_k']}, time_window={params['time_window']}): "
             "lower data.user_k / data.item_k or widen data.time_window"
         )
 
@@ -117,7 +118,7 @@ def prepare(reviews: str | Path, meta: str | Path, outdir: str | Path, params: d
         core["ts"].to_numpy(),
         order=core["row"].to_numpy(),
     )
-    parts = split_samples(seq, params.get("split", {}))
+    parts = split_samples(seq, params["split"])
     max_history = int(params["max_history"])
     tables = {name: build_table(seq, rows, max_history) for name, rows in parts.items()}
     for name, t in tables.items():
@@ -153,7 +154,7 @@ def prepare(reviews: str | Path, meta: str | Path, outdir: str | Path, params: d
             "mean_sequence_length": n_inter / n_users,
         },
         "split": {
-            "method": params.get("split", {}).get("method", "chronological"),
+            "method": params["split"]["method"],
             **{name: t.num_rows for name, t in tables.items()},
         },
         "max_history": max_history,

@@ -78,7 +78,7 @@ def build_table(seq: Sequences, rows: np.ndarray, max_history: int) -> pa.Table:
     )
 
 
-def chronological_split(seq: Sequences, ratios=(0.8, 0.1, 0.1)) -> dict[str, np.ndarray]:
+def chronological_split(seq: Sequences, ratios) -> dict[str, np.ndarray]:
     """Global split of all samples by target time (ties: user id, then position).
 
     The first ``ratios[0]`` of samples in that order are train, the next
@@ -104,9 +104,10 @@ def leave_one_out_split(seq: Sequences) -> dict[str, np.ndarray]:
 
 
 def split_samples(seq: Sequences, split: dict) -> dict[str, np.ndarray]:
-    method = split.get("method", "chronological")
+    """Row indices per split; ``split`` is the complete ``data.split`` config section."""
+    method = split["method"]
     if method == "chronological":
-        return chronological_split(seq, split.get("ratios", (0.8, 0.1, 0.1)))
+        return chronological_split(seq, split["ratios"])
     if method == "leave_one_out":
         return leave_one_out_split(seq)
     raise DataError(

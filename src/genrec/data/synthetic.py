@@ -86,18 +86,23 @@ def _sample_rows(rng: np.random.Generator, cum: np.ndarray, rows: np.ndarray) ->
 
 
 def generate(
-    n_users: int = 1200,
-    n_items: int = 600,
-    n_categories: int = 8,
-    n_brands: int = 40,
-    min_seq_len: int = 5,
-    max_seq_len: int = 20,
-    seed: int = 7,
-    p_successor: float = 0.6,
+    *,
+    n_users: int,
+    n_items: int,
+    n_categories: int,
+    n_brands: int,
+    min_seq_len: int,
+    max_seq_len: int,
+    seed: int,
+    p_successor: float,
+    line_size: int,
     zipf: float = 0.6,
-    line_size: int = 6,
 ) -> tuple[dict[str, np.ndarray], list[dict]]:
-    """Interactions (``user``, ``item`` indices, ``ts``) and item metadata records."""
+    """Interactions (``user``, ``item`` indices, ``ts``) and item metadata records.
+
+    The keywords but ``zipf`` are the ``datasets.<name>.synthetic`` config block, whose
+    defaults live in the config schema. ``zipf`` (the popularity skew) is no config key.
+    """
     if min_seq_len > max_seq_len:
         raise ValueError("min_seq_len must not exceed max_seq_len")
     if n_items < n_categories:
@@ -236,11 +241,12 @@ def _write_gz_lines(lines, path: str | Path) -> None:
 def write_synthetic(out_reviews: str | Path, out_meta: str | Path, **params) -> dict:
     """Write ``{name}_5.json.gz`` reviews and ``meta_{name}.json.gz`` items (Amazon 2018).
 
-    ``params``: the ``datasets.<name>.synthetic`` config block (see
-    :func:`generate`). Returns a small summary (users, items, reviews).
+    ``params``: the complete ``datasets.<name>.synthetic`` config block, defaults filled
+    by the config schema (see :func:`generate`). Returns a small summary (users, items,
+    reviews).
     """
     inter, meta = generate(**params)
-    rng = np.random.default_rng([int(params.get("seed", 7)), 1])
+    rng = np.random.default_rng([int(params["seed"]), 1])
     user_ids = _ids(rng, int(inter["user"].max()) + 1, "A", 12)
     asins = _ids(rng, len(meta), "B0", 8)
 
@@ -248,7 +254,7 @@ def write_synthetic(out_reviews: str | Path, out_meta: str | Path, **params) -> 
     order = np.lexsort((inter["ts"], inter["user"], np.asarray(asins)[inter["item"]]))
     users, items, ts = inter["user"][order], inter["item"][order], inter["ts"][order]
     days = np.datetime_as_string(ts.astype("datetime64[s]"), unit="D")
-    ratings = np.random.default_rng([int(params.get("seed", 7)), 2]).choice(
+    ratings = np.random.default_rng([int(params["seed"]), 2]).choice(
         [3.0, 4.0, 5.0, 5.0, 5.0], len(ts)
     )
 

@@ -60,20 +60,19 @@ def quantize(
     device: str = "cpu",
     init_codebooks: Sequence[np.ndarray] | None = None,
 ) -> dict:
-    """Run one quantiser; returns codes, codebooks, last-level residuals, reconstruction, extras."""
+    """Run one quantiser; returns codes, codebooks, last-level residuals, reconstruction, extras.
+
+    ``params``: ``codebook_sizes``, ``seed`` and the method's complete config section
+    (``params[method]``), as :func:`build_sids` takes them.
+    """
     sizes = list(params["codebook_sizes"])
     seed = int(params["seed"])
-    mp = dict(params.get(method) or {})
+    mp = params[method]
     if method == "rqkmeans":
-        return residual_kmeans(x, sizes, balanced=False, niter=mp.get("niter", 20), seed=seed)
+        return residual_kmeans(x, sizes, balanced=False, niter=mp["niter"], seed=seed)
     if method == "rqkmeans_balanced":
         return residual_kmeans(
-            x,
-            sizes,
-            balanced=True,
-            niter=mp.get("niter", 20),
-            seed=seed,
-            backend=mp.get("backend", "greedy"),
+            x, sizes, balanced=True, niter=mp["niter"], seed=seed, backend=mp["backend"]
         )
     from genrec.sid.rqvae import train_rqvae
 
@@ -104,9 +103,10 @@ def build_sids(
     Writes ``sids.parquet``, ``index.json`` (MiniOneRec layout),
     ``sid_stats.json``, ``code_usage.png`` and, for the quantisers,
     ``codebooks.npz``. ``params`` is the ``sid`` config slice (``codebook_sizes``,
-    ``seed`` and the method's own section). ``method="import"`` reads
-    ``index_json`` (default ``params["import"]["index_json"]``) instead of
-    embeddings.
+    ``seed`` and the method's own section), complete: the config schema holds the
+    defaults (outside the workflow: ``genrec.config.schema_defaults("sid", **overrides)``).
+    ``method="import"`` reads ``index_json`` (else ``params["import"]["index_json"]``)
+    instead of embeddings.
     """
     if method not in METHODS:
         raise ValueError(f"unknown SID method {method!r} (choose from {', '.join(METHODS)})")
@@ -125,11 +125,13 @@ def build_sids(
     extras: dict = {}
     sizes: list[int] | None = list(params["codebook_sizes"])
     if method == "import":
-        path = index_json or (params.get("import") or {}).get("index_json")
+        imp = params["import"]
+        # index_json may be absent from the section: the import rule passes the file as
+        # the `index_json` argument (a rule input), not as a param.
+        path = index_json or imp.get("index_json")
         if not path:
             raise ValueError("sid.import.index_json: no index.json given for method 'import'")
-        imp = params.get("import") or {}
-        raw_rows = read_index_json(path, items_df, imp.get("keys"), imp.get("id_map"))
+        raw_rows = read_index_json(path, items_df, imp["keys"], imp["id_map"])
         before = collision_rate(raw_rows)
         depths = {len(r) for r in raw_rows}
         sizes = None

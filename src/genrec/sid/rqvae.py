@@ -29,21 +29,6 @@ from genrec.sid.kmeans import faiss_kmeans, nearest
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {
-    "hidden_dims": [512, 256, 128],
-    "latent_dim": 32,
-    "epochs": 300,
-    "batch_size": 1024,
-    "lr": 1e-3,
-    "weight_decay": 0.0,
-    "beta": 0.25,
-    "kmeans_init": True,
-    "sinkhorn_epsilon": 0.0,
-    "sinkhorn_iters": 50,
-    "holdout_frac": 0.1,
-    "eval_every": 10,
-}
-
 
 def _mlp(dims: Sequence[int], zero_last: bool = False) -> nn.Sequential:
     layers: list[nn.Module] = []
@@ -74,13 +59,16 @@ class RQVAE(nn.Module):
         self,
         in_dim: int,
         sizes: Sequence[int],
-        hidden_dims: Sequence[int] = (512, 256, 128),
-        latent_dim: int = 32,
-        beta: float = 0.25,
+        *,
+        hidden_dims: Sequence[int],
+        latent_dim: int | None,
+        beta: float,
+        sinkhorn_epsilon: float,
+        sinkhorn_iters: int,
         residual: bool = False,
-        sinkhorn_epsilon: float = 0.0,
-        sinkhorn_iters: int = 50,
     ):
+        """Hyperparameters come from the config (``sid.rqvae`` / ``sid.rqkmeans_plus``);
+        ``latent_dim`` is ignored (= ``in_dim``) when ``residual``."""
         super().__init__()
         self.residual = residual
         self.beta = beta
@@ -173,8 +161,14 @@ def train_rqvae(
     ``codes``, ``codebooks`` (numpy, latent space), ``last_residual``,
     ``reconstruction`` (decoder output, in the units of ``x``), ``history`` (per-epoch mean training
     loss) and ``best`` (epoch, collision rate, held-out reconstruction).
+
+    ``params`` is the complete config section (``sid.rqvae``, or ``sid.rqkmeans_plus``
+    with ``residual=True``), defaults filled by the config schema: outside the workflow
+    use ``genrec.config.schema_defaults("sid.rqvae", **overrides)``. ``latent_dim`` and
+    ``kmeans_init`` are read only without ``residual`` (``sid.rqkmeans_plus`` has neither:
+    its latent space is the input space and it starts from ``init_codebooks``).
     """
-    p = {**DEFAULTS, **params}
+    p = params
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     n = len(x)
@@ -194,11 +188,11 @@ def train_rqvae(
         x.shape[1],
         sizes,
         hidden_dims=p["hidden_dims"],
-        latent_dim=p["latent_dim"],
+        latent_dim=None if residual else p["latent_dim"],
         beta=p["beta"],
-        residual=residual,
         sinkhorn_epsilon=p["sinkhorn_epsilon"],
         sinkhorn_iters=p["sinkhorn_iters"],
+        residual=residual,
     ).to(device)
     if init_codebooks is not None:
         if len(init_codebooks) != len(sizes):
@@ -216,6 +210,8 @@ def train_rqvae(
                 # level 0 holds points, deeper levels residuals: map both to the scaled space
                 init = (init - center) / scale if level == 0 else init / scale
                 cb.copy_(torch.from_numpy(init))
+    elif residual:
+        raise ValueError("RQ-Kmeans+ (residual=True) starts from init_codebooks; none given")
     elif p["kmeans_init"]:
         model.kmeans_init(xt[torch.from_numpy(train_idx).to(device)], seed)
     opt = torch.optim.AdamW(model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
