@@ -4,6 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from genrec.baselines.params import sasrec_params
+from genrec.config import schema_defaults
+
 
 def markov_splits(n_users: int, n_items: int, seed: int = 0, max_history: int = 8):
     """Per-user sequences where the next item is mostly item+1..3 (mod n_items); the last
@@ -57,18 +60,23 @@ def tiny_data(tmp_path_factory):
     return {"splits": splits, "paths": paths, "n_items": n_items}
 
 
-TINY_SASREC = {
-    "hidden_size": 16,
-    "num_blocks": 1,
-    "num_heads": 2,
-    "dropout": 0.1,
-    "max_len": 8,
-    "lr": 0.005,
-    "weight_decay": 0.0,
-    "batch_size": 64,
-    "max_epochs": 3,
-    "patience": 2,
-    "eval_k": 10,
-    "seed": 5,
-    "device": "cpu",
-}
+# A small, fast SASRec: the resolved params the rule would pass (complete, schema-validated).
+TINY_SASREC = sasrec_params(
+    schema_defaults(
+        "baselines.sasrec",
+        hidden_size=16,
+        num_blocks=1,
+        num_heads=2,
+        dropout=0.1,
+        max_len=8,
+        lr=0.005,
+        weight_decay=0.0,
+        batch_size=64,
+        max_epochs=3,
+        patience=2,
+        eval_k=10,
+        seed=5,
+        device="cpu",
+    ),
+    max_history=8,
+)

@@ -13,6 +13,7 @@ from genrec.baselines.sasrec import (
     pad_histories,
     train_and_evaluate,
 )
+from genrec.config import schema_defaults
 
 KS = [1, 5, 10, 20]
 
@@ -107,9 +108,11 @@ def test_load_rejects_mismatched_config(trained, tmp_path):
 
 
 def test_param_resolution():
-    section = {"enabled": True, "max_len": None, "seed": 11, "device": "auto", "lr": 0.1}
+    section = schema_defaults("baselines.sasrec", seed=11, lr=0.1)
+    assert section["max_len"] is None and section["device"] == "auto"
     p = sasrec_params(section, max_history=7, gpus=0)
-    assert p == {"max_len": 7, "seed": 11, "device": "cpu", "lr": 0.1}
+    rest = {k: v for k, v in section.items() if k not in ("enabled", "max_len", "device")}
+    assert p == {**rest, "max_len": 7, "seed": 11, "device": "cpu", "lr": 0.1}
     assert sasrec_params(section, 7, gpus=1)["device"] == "cuda"
     assert sasrec_params({**section, "max_len": 3, "seed": 2}, 7)["max_len"] == 3
     with pytest.raises(ValueError, match="seed is null"):

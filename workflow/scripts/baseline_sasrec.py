@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from genrec.baselines.sasrec import train_and_evaluate
+from genrec.baselines.sasrec.stage import train_and_evaluate
 from genrec.logging import setup_logging
 
 setup_logging(snakemake.log[0])

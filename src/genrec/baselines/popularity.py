@@ -1,8 +1,8 @@
 """Popularity baseline: recommend the most frequent train items to every user.
 
-Counting (``params["count"]``):
+Counting (``params["count"]``, the validated ``baselines.popularity.count``):
 
-- ``"target"`` (default): how often an item is the *target* of a train sample, i.e. one
+- ``"target"``: how often an item is the *target* of a train sample, i.e. one
   count per train interaction that has a preceding history. Histories are not added on
   top: the data stage emits one sample per prefix, so every history item would be
   counted once per later sample of the same user.
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 COUNT_MODES = ("target", "interactions")
 
 
-def item_counts(train: pd.DataFrame, n_items: int, count: str = "target") -> np.ndarray:
+def item_counts(train: pd.DataFrame, n_items: int, count: str) -> np.ndarray:
     """Popularity count per item id (``int64[n_items]``) from the train split."""
     if count not in COUNT_MODES:
         raise ValueError(f"baselines.popularity.count must be one of {COUNT_MODES}, got {count!r}")
@@ -76,11 +76,14 @@ def run(
     ks: Sequence[int],
 ) -> dict:
     """Rank items by train popularity, predict the same top-max(K) list for every test
-    sample, and write ``predictions.parquet`` + ``metrics.json``. Returns the metrics."""
+    sample, and write ``predictions.parquet`` + ``metrics.json``. Returns the metrics.
+
+    ``params``: the validated ``baselines.popularity`` config section.
+    """
     n_items = count_items(items_path)
     train = read_split(train_path, n_items)
     test = read_split(test_path, n_items)
-    count = params.get("count", "target")
+    count = params["count"]
     counts = item_counts(train, n_items, count)
     k = max(ks)
     top = popularity_ranking(counts, k)
