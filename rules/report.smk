@@ -79,7 +79,6 @@ rule write_manifest:
     conda:
         "../envs/data.yaml"
     params:
-        results_dir=lambda wc, output: str(Path(output.json).parents[1]),
         rules=lambda wc: {
             r.name: {
                 "benchmark": str(getattr(rules, r.name).benchmark),
