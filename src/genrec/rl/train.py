@@ -8,22 +8,23 @@ Rollouts come from :class:`genrec.rl.rollout.ConstrainedRollout` through trl's
 through :func:`genrec.distributed.launch`.
 
 Checkpoints go to ``checkpoint_dir`` (undeclared by the workflow) and a rerun
-resumes from the newest one, unless the training parameters changed since.
+resumes from the newest one, unless the training parameters changed since
+(:mod:`genrec.rl.resume`). The ``GRPOConfig`` comes from :mod:`genrec.rl.config`,
+the outputs are written by :mod:`genrec.rl.outputs` (curves: :mod:`genrec.rl.plot`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
-from genrec import checkpoint
-from genrec.distributed import launch, peak_gpu_memory_mb, pick_device, visible_gpus
-from genrec.io import atomic_path, write_json
+from genrec.distributed import launch, pick_device, visible_gpus
+from genrec.rl.config import grpo_config
+from genrec.rl.outputs import write_outputs
+from genrec.rl.resume import fingerprint, finished_state, prepare_checkpoint_dir
 
 log = logging.getLogger(__name__)
 
@@ -35,62 +36,6 @@ def _world_size() -> int:
 def _local_device(device: str) -> str:
     """This rank's device: ``cuda:<LOCAL_RANK>`` under ``accelerate launch``."""
     return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if device == "cuda" else device
-
-
-def _prepare_checkpoint_dir(checkpoint_dir: Path, digest: str, settings: dict) -> str | None:
-    """The checkpoint to resume from, or None; stale checkpoints (other params) are removed."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    if not checkpoint.stamped_with(checkpoint_dir, digest):
-        stale = list(checkpoint_dir.glob("checkpoint-*"))
-        if stale:
-            log.warning("%s holds checkpoints of another RL run; starting afresh", checkpoint_dir)
-        for sub in stale:
-            shutil.rmtree(sub)
-    checkpoint.stamp(checkpoint_dir, digest, settings)
-    last = get_last_checkpoint(str(checkpoint_dir))
-    if last:
-        log.info("resuming from %s", last)
-    return last
-
-
-def grpo_config(params: dict, checkpoint_dir: str | Path, device: str, seed: int):
-    """``trl.GRPOConfig`` for the ``rl`` config slice ``params``."""
-    import torch
-    from trl import GRPOConfig
-
-    g = params["num_generations"]
-    if params["per_device_batch_size"] % g:
-        raise ValueError(
-            f"rl.per_device_batch_size ({params['per_device_batch_size']}) must be a multiple of "
-            f"rl.num_generations ({g}), so every group of G candidates stays on one device"
-        )
-    bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
-    return GRPOConfig(
-        output_dir=str(checkpoint_dir),
-        num_generations=g,
-        per_device_train_batch_size=params["per_device_batch_size"],
-        gradient_accumulation_steps=params["gradient_accumulation_steps"],
-        learning_rate=params["learning_rate"],
-        beta=params["beta"],
-        num_train_epochs=params["epochs"],
-        max_steps=params["max_steps"] if params["max_steps"] > 0 else -1,
-        # trl divides the logits by this when scoring completions: beam search used none.
-        temperature=params["temperature"] if params["rollout"] == "sample" else 1.0,
-        logging_steps=params["logging_steps"],
-        save_steps=params["save_steps"],
-        save_total_limit=1,
-        save_only_model=False,
-        report_to="none",
-        seed=seed,
-        data_seed=seed,
-        use_cpu=device == "cpu",
-        bf16=bf16,
-        disable_tqdm=False,
-        dataloader_num_workers=0,
-        remove_unused_columns=False,
-    )
 
 
 def train_grpo(
@@ -134,10 +79,9 @@ def train_grpo(
         "sid_method": sid_method,
     }
     # Decided once, before any rank starts: ranks must agree on where they resume.
-    settings = {k: v for k, v in params.items() if k not in ("save_steps", "logging_steps")}
     inputs = (sft_model, train, items, sids, embeddings, sasrec_model, sasrec_config)
-    digest = checkpoint.fingerprint(settings, inputs)
-    kwargs["resume"] = _prepare_checkpoint_dir(Path(checkpoint_dir), digest, settings)
+    digest, settings = fingerprint(params, inputs)
+    kwargs["resume"] = prepare_checkpoint_dir(Path(checkpoint_dir), digest, settings)
     # Several GPUs visible to one process make Trainer wrap the model in DataParallel,
     # which GRPOTrainer refuses: one GPU then runs as a single launched rank that sees
     # one (genrec.distributed.launch restricts it).
@@ -237,7 +181,7 @@ def _train(
         ),
         "resumed_from": resume,
     }
-    done = _finished_state(resume)
+    done = finished_state(resume)
     if done is not None:
         # transformers would run one more step when resuming a finished run: load it instead
         from transformers import AutoModelForCausalLM
@@ -245,7 +189,7 @@ def _train(
         log.info("%s already holds the finished run (step %d)", resume, done["global_step"])
         if _world_size() == 1 or int(os.environ.get("RANK", "0")) == 0:
             policy = AutoModelForCausalLM.from_pretrained(resume, dtype="float32")
-            _write_outputs(
+            write_outputs(
                 policy,
                 tokenizer,
                 done["log_history"],
@@ -279,7 +223,7 @@ def _train(
     result = trainer.train(resume_from_checkpoint=resume)
     if not trainer.is_world_process_zero():
         return
-    _write_outputs(
+    write_outputs(
         trainer.accelerator.unwrap_model(trainer.model),
         tokenizer,
         [dict(h) for h in trainer.state.log_history],
@@ -291,93 +235,3 @@ def _train(
         out_log,
         out_curves,
     )
-
-
-def _finished_state(checkpoint: str | None) -> dict | None:
-    """The trainer state of ``checkpoint`` when it is the end of its run, else None."""
-    if checkpoint is None:
-        return None
-    path = Path(checkpoint) / "trainer_state.json"
-    if not path.exists():
-        return None
-    state = json.loads(path.read_text())
-    if state.get("max_steps", 0) > 0 and state.get("global_step", 0) >= state["max_steps"]:
-        return state
-    return None
-
-
-def _write_outputs(
-    policy, tokenizer, history, global_step, facts, rollout, runtime, out_model, out_log, out_curves
-) -> None:
-    from genrec.lm import write_prompt_limit
-
-    with atomic_path(out_model, directory=True) as tmp:
-        policy.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        write_prompt_limit(tmp, rollout.max_prompt_length)
-    summary = {
-        **facts,
-        "global_step": global_step,
-        "rollout_calls": rollout.calls,
-        "invalid_completions": rollout.invalid,
-        "train_runtime": runtime,
-        "peak_gpu_memory_mb": peak_gpu_memory_mb(),
-        "log_history": history,
-    }
-    write_json(summary, out_log)
-    method = facts.get("sid_method")
-    plot_curves(history, out_curves, title=f"GRPO ({method})" if method else "GRPO")
-    log.info("RL done: %d steps; model -> %s", global_step, out_model)
-
-
-def curve_series(history: list[dict]) -> dict[str, tuple[list[int], list[float]]]:
-    """Per logged metric (reward, rewards/<name>/mean, kl, loss) its (steps, values)."""
-    out: dict[str, tuple[list[int], list[float]]] = {}
-    for entry in history:
-        step = entry.get("step")
-        if step is None:
-            continue
-        for key, value in entry.items():
-            keep = key in ("reward", "kl", "loss") or (
-                key.startswith("rewards/") and key.endswith("/mean")
-            )
-            if keep and isinstance(value, int | float) and np.isfinite(value):
-                xs, ys = out.setdefault(key, ([], []))
-                xs.append(int(step))
-                ys.append(float(value))
-    return out
-
-
-def plot_curves(history: list[dict], out_png: str | Path, title: str = "GRPO") -> None:
-    """Reward (total and per reward), KL and loss against the training step."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    series = curve_series(history)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    panels = (
-        ("reward", [k for k in series if k == "reward" or k.startswith("rewards/")]),
-        ("KL to the SFT model", ["kl"]),
-        ("loss", ["loss"]),
-    )
-    for ax, (name, keys) in zip(axes, panels, strict=True):
-        for key in keys:
-            if key in series:
-                xs, ys = series[key]
-                label = key.removeprefix("rewards/").removesuffix("/mean")
-                ax.plot(
-                    xs, ys, marker="o", ms=3, label="total (weighted)" if key == "reward" else label
-                )
-        if not any(k in series for k in keys):
-            ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes)
-        ax.set_title(name)
-        ax.set_xlabel("step")
-        if len(keys) > 1 and any(k in series for k in keys):
-            ax.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
