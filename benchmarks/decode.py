@@ -28,9 +28,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
-from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList, Qwen2Config
+from transformers import LogitsProcessor, LogitsProcessorList, Qwen2Config
 
-from genrec.decode import SidTrie, constrained_generate, left_pad
+from genrec.decode import SidTrie, constrained_generate, generation_config, left_pad
 
 SHAPES = {
     # Qwen2.5-0.5B: 24 layers, d=896, 14 heads / 2 KV heads, tied embeddings
@@ -140,16 +140,6 @@ def bench_batch(model, tok, trie, allowed, prompts, beams, device, repeats):
     bs = len(prompts)
     ids, mask = left_pad(prompts, tok.pad_token_id, device)
     plen = ids.shape[1]
-    gen = dict(
-        num_beams=beams,
-        num_return_sequences=beams,
-        do_sample=False,
-        max_new_tokens=trie.max_len,
-        length_penalty=0.0,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        return_dict_in_generate=True,
-    )
 
     def ours():
         return constrained_generate(model, tok, prompts, trie, beams, beams).item_ids
@@ -163,13 +153,14 @@ def bench_batch(model, tok, trie, allowed, prompts, beams, device, repeats):
         out = model.generate(
             input_ids=ids,
             attention_mask=mask,
-            generation_config=GenerationConfig(**gen),
+            # the generation settings of (a'): only the logits processor differs
+            generation_config=generation_config(trie, beams, beams, tok.pad_token_id),
             logits_processor=LogitsProcessorList([UpstreamStyleProcessor(allowed, beams, plen)]),
         )
         return trie.lookup(out.sequences[:, plen:]).view(bs, beams).cpu()
 
     def floor():
-        cfg = GenerationConfig(**{**gen, "min_new_tokens": trie.max_len})
+        cfg = generation_config(trie, beams, beams, tok.pad_token_id, min_new_tokens=trie.max_len)
         return model.generate(input_ids=ids, attention_mask=mask, generation_config=cfg).sequences
 
     with torch.no_grad():

@@ -139,20 +139,37 @@ def _parse_json_or_literal(line: str):
             raise ValueError(f"neither JSON nor a Python literal ({exc})") from None
 
 
+def _first_record(path: str | Path, literal_ok: bool) -> tuple[dict, bool]:
+    """The first record of ``path`` (for :func:`detect_format`) and whether it is a Python
+    literal rather than JSON (only accepted with ``literal_ok``); it must be an object."""
+    line = _first_record_line(path)
+    if line is None:
+        raise DataError(f"{path}: file is empty, cannot detect its format")
+    literal = False
+    try:
+        rec = json.loads(line)
+    except ValueError as exc:
+        if not literal_ok:
+            raise DataError(
+                f"{path}:1: unknown format: the first record is not JSON ({exc}); "
+                f"set data.format to one of {FORMATS}"
+            ) from None
+        try:
+            rec, literal = ast.literal_eval(line.strip()), True
+        except (ValueError, SyntaxError) as exc:
+            raise DataError(
+                f"{path}:1: unknown format: the first record is neither JSON nor a Python "
+                f"literal ({exc}); set data.format to one of {FORMATS}"
+            ) from None
+    if not isinstance(rec, dict):
+        kind = "an object" if literal_ok else "a JSON object"
+        raise DataError(f"{path}:1: unknown format: the first record is not {kind}")
+    return rec, literal
+
+
 def detect_format(reviews: str | Path, meta: str | Path) -> str:
     """Guess the layout ("2014", "2018" or "2023") from the first record of each file."""
-    rline = _first_record_line(reviews)
-    if rline is None:
-        raise DataError(f"{reviews}: file is empty, cannot detect its format")
-    try:
-        rrec = json.loads(rline)
-    except ValueError as exc:
-        raise DataError(
-            f"{reviews}:1: unknown format: the first record is not JSON ({exc}); "
-            f"set data.format to one of {FORMATS}"
-        ) from None
-    if not isinstance(rrec, dict):
-        raise DataError(f"{reviews}:1: unknown format: the first record is not a JSON object")
+    rrec, _ = _first_record(reviews, literal_ok=False)
     if "parent_asin" in rrec or "user_id" in rrec:
         rfmt = "2023"
     elif "reviewerID" in rrec or "asin" in rrec:
@@ -163,21 +180,7 @@ def detect_format(reviews: str | Path, meta: str | Path) -> str:
             f"user_id/parent_asin (2023) found (keys: {sorted(rrec)[:10]}); "
             f"set data.format to one of {FORMATS}"
         )
-    mline = _first_record_line(meta)
-    if mline is None:
-        raise DataError(f"{meta}: file is empty, cannot detect its format")
-    try:
-        mrec, literal = json.loads(mline), False
-    except ValueError:
-        try:
-            mrec, literal = ast.literal_eval(mline.strip()), True
-        except (ValueError, SyntaxError) as exc:
-            raise DataError(
-                f"{meta}:1: unknown format: the first record is neither JSON nor a Python "
-                f"literal ({exc}); set data.format to one of {FORMATS}"
-            ) from None
-    if not isinstance(mrec, dict):
-        raise DataError(f"{meta}:1: unknown format: the first record is not an object")
+    mrec, literal = _first_record(meta, literal_ok=True)
     if literal:
         mfmt = "2014"
     elif "parent_asin" in mrec:

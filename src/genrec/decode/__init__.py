@@ -1,6 +1,11 @@
 """Trie-constrained decoding of Semantic IDs (beam search and sampling)."""
 
-from genrec.decode.generate import ConstrainedOutput, constrained_generate, left_pad
+from genrec.decode.generate import (
+    ConstrainedOutput,
+    constrained_generate,
+    generation_config,
+    left_pad,
+)
 from genrec.decode.processor import TrieConstrainedLogitsProcessor
 from genrec.decode.trie import SidTrie
 
@@ -9,5 +14,6 @@ __all__ = [
     "SidTrie",
     "TrieConstrainedLogitsProcessor",
     "constrained_generate",
+    "generation_config",
     "left_pad",
 ]

@@ -72,6 +72,49 @@ def clean_generation_config(model) -> Iterator[None]:
         model.generation_config = saved
 
 
+def generation_config(
+    trie: SidTrie,
+    num_beams: int,
+    num_return_sequences: int,
+    pad_token_id: int,
+    do_sample: bool = False,
+    temperature: float | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    length_penalty: float = 0.0,
+    min_new_tokens: int = 0,
+) -> GenerationConfig:
+    """The ``GenerationConfig`` of one SID per sequence (at most ``trie.max_len`` new tokens).
+
+    Arguments as for :func:`constrained_generate`; ``min_new_tokens`` > 0 forces that
+    many new tokens (``benchmarks/decode.py``'s unconstrained floor).
+    """
+    # Explicit values throughout: a `None` would be filled in from the model's own
+    # generation config (e.g. a checkpoint's do_sample=True, top_k=20, top_p=0.8).
+    if do_sample:
+        extra = {
+            "temperature": 1.0 if temperature is None else temperature,
+            "top_k": 0 if top_k is None else top_k,
+            "top_p": 1.0 if top_p is None else top_p,
+        }
+    else:  # the library defaults, which greedy/beam search ignore without warnings
+        extra = {"temperature": 1.0, "top_k": 50, "top_p": 1.0}
+    if num_beams > 1:
+        extra["length_penalty"] = length_penalty
+    return GenerationConfig(
+        num_beams=num_beams,
+        num_return_sequences=num_return_sequences,
+        do_sample=do_sample,
+        max_new_tokens=trie.max_len,
+        min_new_tokens=min_new_tokens,
+        eos_token_id=trie.eos_token_id,
+        pad_token_id=pad_token_id,
+        return_dict_in_generate=True,
+        output_scores=False,
+        **extra,
+    )
+
+
 @torch.no_grad()
 def constrained_generate(
     model,
@@ -133,29 +176,16 @@ def constrained_generate(
         )
         items = trie.lookup(sequences).view(len(prompts_ids), num_return_sequences).cpu()
         return ConstrainedOutput(sequences=sequences, item_ids=items, prompt_len=prompt_len)
-    # Explicit values throughout: a `None` would be filled in from the model's own
-    # generation config (e.g. a checkpoint's do_sample=True, top_k=20, top_p=0.8).
-    if do_sample:
-        extra = {
-            "temperature": 1.0 if temperature is None else temperature,
-            "top_k": 0 if top_k is None else top_k,
-            "top_p": 1.0 if top_p is None else top_p,
-        }
-    else:  # the library defaults, which greedy/beam search ignore without warnings
-        extra = {"temperature": 1.0, "top_k": 50, "top_p": 1.0}
-    if num_beams > 1:
-        extra["length_penalty"] = length_penalty
-    config = GenerationConfig(
-        num_beams=num_beams,
-        num_return_sequences=num_return_sequences,
+    config = generation_config(
+        trie,
+        num_beams,
+        num_return_sequences,
+        pad_id,
         do_sample=do_sample,
-        max_new_tokens=trie.max_len,
-        min_new_tokens=0,
-        eos_token_id=trie.eos_token_id,
-        pad_token_id=pad_id,
-        return_dict_in_generate=True,
-        output_scores=False,
-        **extra,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        length_penalty=length_penalty,
     )
     processor = TrieConstrainedLogitsProcessor(trie, prompt_len)
     with clean_generation_config(model):
