@@ -74,7 +74,7 @@ def run(ns: argparse.Namespace) -> None:
         items=res / "data" / "items.parquet",
         sids=res / "sid" / ns.method / "sids.parquet",
         out_model=out / "model",
-        out_log=out / "rl_log.json",
+        out_history=out / "history.json",
         out_curves=out / "rl_curves.png",
         params=params,
         checkpoint_dir=out / "checkpoints",
@@ -97,7 +97,7 @@ def run(ns: argparse.Namespace) -> None:
             split=split,
             num_gpus=ns.gpus,
         )
-    log = json.loads((out / "rl_log.json").read_text())
+    log = json.loads((out / "history.json").read_text())
     write_json(
         {
             "name": ns.name,

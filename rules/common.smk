@@ -143,7 +143,7 @@ def all_targets(config):
                 f"results/{ds}/sft/{m}/loss.png",
             ]
             if rl_enabled(config):
-                targets.append(f"results/{ds}/rl/{m}/rl_log.json")
+                targets.append(f"results/{ds}/rl/{m}/history.json")
             # valid-split scores (model selection, and SFT vs SFT+RL on data RL never saw)
             stages = ["sft", "rl"] if rl_enabled(config) else ["sft"]
             targets += [f"results/{ds}/eval/{m}/{s}/valid/metrics.json" for s in stages]

@@ -3,7 +3,7 @@
 
 rule embed_items:
     input:
-        item_table="results/{dataset}/data/items.parquet",
+        items_parquet="results/{dataset}/data/items.parquet",
     output:
         embeddings="results/{dataset}/embed/embeddings.npy",
         stats="results/{dataset}/embed/embed_stats.json",

@@ -7,11 +7,11 @@ rule train_rl:
         unpack(lambda wc: rl_reward_inputs(config, wc.dataset)),
         sft_model="results/{dataset}/sft/{method}/model",
         train="results/{dataset}/data/train.parquet",
-        items_table="results/{dataset}/data/items.parquet",
+        items_parquet="results/{dataset}/data/items.parquet",
         sids="results/{dataset}/sid/{method}/sids.parquet",
     output:
         model=directory("results/{dataset}/rl/{method}/model"),
-        log_json="results/{dataset}/rl/{method}/rl_log.json",
+        history="results/{dataset}/rl/{method}/history.json",
         curves=report(
             "results/{dataset}/rl/{method}/rl_curves.png",
             caption="../report/rl_curves.rst",

@@ -7,7 +7,7 @@ rule build_sids:
     input:
         unpack(sid_warm_start),
         embeddings="results/{dataset}/embed/embeddings.npy",
-        item_table="results/{dataset}/data/items.parquet",
+        items_parquet="results/{dataset}/data/items.parquet",
     output:
         sids="results/{dataset}/sid/{method}/sids.parquet",
         index="results/{dataset}/sid/{method}/index.json",
@@ -45,7 +45,7 @@ rule build_sids:
 rule import_sids:
     input:
         index_json=lambda wc: sid_import_json(config),
-        item_table="results/{dataset}/data/items.parquet",
+        items_parquet="results/{dataset}/data/items.parquet",
     output:
         sids="results/{dataset}/sid/import/sids.parquet",
         index="results/{dataset}/sid/import/index.json",
@@ -79,7 +79,7 @@ rule import_sids:
 rule export_minionerec:
     input:
         sids="results/{dataset}/sid/{method}/sids.parquet",
-        item_table="results/{dataset}/data/items.parquet",
+        items_parquet="results/{dataset}/data/items.parquet",
         train="results/{dataset}/data/train.parquet",
         valid="results/{dataset}/data/valid.parquet",
         test="results/{dataset}/data/test.parquet",

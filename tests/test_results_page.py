@@ -417,7 +417,7 @@ def test_sasrec_ratio_valid_split_training_and_backbone_sections(results_dir, wo
         _json(sub / "metrics.json", {"HR@10": hr, "NDCG@10": hr / 2, "n": 10})
     _json(ds / "eval" / "rqvae" / "sft" / "metrics.json", {"HR@10": 0.29, "NDCG@10": 0.145})
     _json(
-        ds / "rl" / "rqvae" / "rl_log.json",
+        ds / "rl" / "rqvae" / "history.json",
         {
             "global_step": 40,
             "rollout": "beam",
@@ -571,7 +571,7 @@ def test_every_file_the_page_reads_is_declared_by_a_rule(results_dir, workflow, 
     for stage in ("sft", "rl"):
         _json(ds / "eval" / "rqvae" / stage / "valid" / "metrics.json", {"HR@10": 0.3})
     _json(ds / "eval" / "rqvae" / "rl" / "metrics.json", {"HR@10": 0.3})
-    _json(ds / "rl" / "rqvae" / "rl_log.json", {"global_step": 4, "peak_gpu_memory_mb": 9.0})
+    _json(ds / "rl" / "rqvae" / "history.json", {"global_step": 4, "peak_gpu_memory_mb": 9.0})
     _json(results_dir / "models" / "smol" / "genrec_base_model.json", {"name": "smol"})
     reads = _spy_reads(monkeypatch)
     page = _render(results_dir)
@@ -582,7 +582,7 @@ def test_every_file_the_page_reads_is_declared_by_a_rule(results_dir, workflow, 
     )
     assert [p for p in rel if _declaring_rule(workflow["rules"], p) is None] == []
     names = {Path(p).name for p in rel}
-    expected = {"metrics.csv", "metrics.json", "loss.json", "rl_log.json", "stats.json"}
+    expected = {"metrics.csv", "metrics.json", "loss.json", "history.json", "stats.json"}
     expected |= {"sid_stats.json", "manifest.json", "genrec_base_model.json", "embed_stats.json"}
     assert expected <= names
     tsvs = {p for p in rel if p.endswith(".tsv")}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-TARGET = "results/demo/rl/rqvae/rl_log.json"
+TARGET = "results/demo/rl/rqvae/history.json"
 
 
 def _missing_inputs(tmp_path: Path, semantic: float, cf: float) -> str:

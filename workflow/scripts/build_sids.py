@@ -11,7 +11,7 @@ setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 build_sids(
     snakemake.input.embeddings,
-    snakemake.input.item_table,
+    snakemake.input.items_parquet,
     snakemake.wildcards.method,
     snakemake.params.sid,
     Path(snakemake.output.sids).parent,

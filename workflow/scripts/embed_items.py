@@ -11,7 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 embed_items(
-    snakemake.input.item_table,
+    snakemake.input.items_parquet,
     snakemake.output.embeddings,
     snakemake.output.stats,
     snakemake.params.embed,

@@ -8,7 +8,7 @@ from genrec.sid.build import build_sids
 setup_logging(snakemake.log[0])
 build_sids(
     None,
-    snakemake.input.item_table,
+    snakemake.input.items_parquet,
     "import",
     snakemake.params.sid,
     Path(snakemake.output.sids).parent,

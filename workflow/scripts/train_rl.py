@@ -13,10 +13,10 @@ torch.set_num_threads(snakemake.threads)
 train_grpo(
     sft_model=snakemake.input.sft_model,
     train=snakemake.input.train,
-    items=snakemake.input.items_table,
+    items=snakemake.input.items_parquet,
     sids=snakemake.input.sids,
     out_model=snakemake.output.model,
-    out_log=snakemake.output.log_json,
+    out_history=snakemake.output.history,
     out_curves=snakemake.output.curves,
     params=snakemake.params.rl,
     embeddings=snakemake.input.get("embeddings"),

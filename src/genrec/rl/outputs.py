@@ -13,10 +13,19 @@ log = logging.getLogger(__name__)
 
 
 def write_outputs(
-    policy, tokenizer, history, global_step, facts, rollout, runtime, out_model, out_log, out_curves
+    policy,
+    tokenizer,
+    history,
+    global_step,
+    facts,
+    rollout,
+    runtime,
+    out_model,
+    out_history,
+    out_curves,
 ) -> None:
     """Write the policy to ``out_model``, ``facts`` + run counters + ``history`` to
-    ``out_log`` (JSON) and the curves of ``history`` to ``out_curves`` (PNG)."""
+    ``out_history`` (JSON) and the curves of ``history`` to ``out_curves`` (PNG)."""
     from genrec.lm import write_prompt_limit
 
     with atomic_path(out_model, directory=True) as tmp:
@@ -32,7 +41,7 @@ def write_outputs(
         "peak_gpu_memory_mb": peak_gpu_memory_mb(),
         "log_history": history,
     }
-    write_json(summary, out_log)
+    write_json(summary, out_history)
     method = facts.get("sid_method")
     plot_curves(history, out_curves, title=f"GRPO ({method})" if method else "GRPO")
     log.info("RL done: %d steps; model -> %s", global_step, out_model)

@@ -44,7 +44,7 @@ def train_grpo(
     items: str | Path,
     sids: str | Path,
     out_model: str | Path,
-    out_log: str | Path,
+    out_history: str | Path,
     out_curves: str | Path,
     params: dict,
     embeddings: str | Path | None = None,
@@ -54,11 +54,11 @@ def train_grpo(
     num_gpus: int = 0,
     sid_method: str | None = None,
 ) -> None:
-    """Train the SFT model at ``sft_model`` with GRPO; write model, log and curves.
+    """Train the SFT model at ``sft_model`` with GRPO; write model, history and curves.
 
     ``params`` is the ``rl`` config slice (with ``seed`` resolved). ``embeddings``
     is needed when ``rewards.semantic`` > 0, the SASRec files when ``rewards.cf``
-    > 0. ``out_model`` gets ``save_pretrained`` model + tokenizer, ``out_log``
+    > 0. ``out_model`` gets ``save_pretrained`` model + tokenizer, ``out_history``
     the trainer's log history and run facts, ``out_curves`` a PNG of the reward,
     per-reward, KL and loss curves.
     """
@@ -68,7 +68,7 @@ def train_grpo(
         "items": str(items),
         "sids": str(sids),
         "out_model": str(out_model),
-        "out_log": str(out_log),
+        "out_history": str(out_history),
         "out_curves": str(out_curves),
         "params": params,
         "embeddings": None if embeddings is None else str(embeddings),
@@ -120,7 +120,7 @@ def _train(
     items,
     sids,
     out_model,
-    out_log,
+    out_history,
     out_curves,
     params,
     embeddings,
@@ -198,7 +198,7 @@ def _train(
                 rollout,
                 None,
                 out_model,
-                out_log,
+                out_history,
                 out_curves,
             )
         return
@@ -232,6 +232,6 @@ def _train(
         rollout,
         result.metrics.get("train_runtime"),
         out_model,
-        out_log,
+        out_history,
         out_curves,
     )

@@ -12,7 +12,7 @@ Sections, each from the files named in it:
   model's HR@10 / NDCG@10 as a multiple of SASRec's;
 * SFT vs SFT+RL on the valid and test splits, from ``eval/<method>/<stage>[/valid]/metrics.json``;
 * training facts (steps, losses, gradient norms, invalid rollouts), from
-  ``sft/<method>/loss.json`` and ``rl/<method>/rl_log.json``;
+  ``sft/<method>/loss.json`` and ``rl/<method>/history.json``;
 * the converted pretrained backbone, from ``{results}/models/*/genrec_base_model.json``;
 * run time and memory per job, from the Snakemake ``benchmark:`` TSVs under
   ``{results}/{dataset}/benchmarks/`` and ``{results}/models/benchmarks/`` (``s``,

@@ -1,4 +1,4 @@
-"""Training sections: SFT and RL run facts (``loss.json``, ``rl_log.json``) and the
+"""Training sections: SFT and RL run facts (``loss.json``, ``history.json``) and the
 converted pretrained backbone (``models/*/genrec_base_model.json``)."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def training_section(results: Path, methods: Sequence[str]) -> str:
                     f"stopped early: {'yes' if d.get('stopped_early') else 'no'}",
                 ]
             )
-        rl = results / "rl" / m / "rl_log.json"
+        rl = results / "rl" / m / "history.json"
         if rl.is_file():
             d = read_json(rl)
             norms = [as_number(g) for g in _grad_norms(d.get("log_history", []))]
@@ -78,6 +78,6 @@ def training_section(results: Path, methods: Sequence[str]) -> str:
     if not rows:
         return "_No training summaries found._"
     header = ["stage", "SID method", "steps", "train time (s)", "facts"]
-    return "From `sft/<method>/loss.json` and `rl/<method>/rl_log.json`.\n\n" + md_table(
+    return "From `sft/<method>/loss.json` and `rl/<method>/history.json`.\n\n" + md_table(
         header, rows, "llrrl"
     )
