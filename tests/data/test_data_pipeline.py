@@ -3,18 +3,12 @@ import json
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from data_helpers import DATA_FILES
 
 from genrec.data import DataError
 from genrec.data.pipeline import prepare
 
-OUT_FILES = {
-    "train.parquet",
-    "valid.parquet",
-    "test.parquet",
-    "items.parquet",
-    "id_maps.json",
-    "stats.json",
-}
+OUT_FILES = set(DATA_FILES)
 
 
 def _raw(tmp_path, amazon, users=6, items=5):

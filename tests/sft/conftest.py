@@ -1,4 +1,4 @@
-"""Fixtures for the SFT/LM tests (helpers live in sft_helpers.py: a unique module name)."""
+"""Fixtures for the SFT tests (helpers live in tests/sft_helpers.py: a unique module name)."""
 
 from __future__ import annotations
 

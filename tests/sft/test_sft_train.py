@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from lm_helpers import tiny_qwen2
 from safetensors.torch import load_file
 from sft_helpers import make_tables, tiny_params
 from transformers import TrainerCallback
@@ -139,20 +140,8 @@ def test_freeze_llm_trains_only_sid_rows(sft_inputs, tmp_path):
 
 def test_pretrained_checkpoint_directory(sft_inputs, tmp_path):
     """lm.base_model pointing at a save_pretrained directory (stand-in for a HF download)."""
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
     tok = train_scratch_tokenizer(["Steel bolt, 10 pack", "Nitrile glove"] * 10, vocab_size=300)
-    model = Qwen2ForCausalLM(
-        Qwen2Config(
-            vocab_size=len(tok),
-            hidden_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-            intermediate_size=64,
-            tie_word_embeddings=False,
-        )
-    )
+    model = tiny_qwen2(tok, layers=1, heads=2, kv_heads=1, tie_word_embeddings=False)
     base = tmp_path / "base"
     model.save_pretrained(base)
     tok.save_pretrained(base)

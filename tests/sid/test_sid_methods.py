@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from sid_helpers import items_table
 from sklearn.metrics import homogeneity_score
 
 from genrec.config import schema_defaults
@@ -33,16 +34,7 @@ def clustered(n=240, d=24, k=4, seed=0, noise=0.15):
 
 
 def write_items(path, n):
-    pd.DataFrame(
-        {
-            "item_id": np.arange(n, dtype=np.int64),
-            "source_id": [f"P{i}" for i in range(n)],
-            "title": [f"title {i}" for i in range(n)],
-            "description": [f"desc {i}" for i in range(n)],
-            "brand": ["b"] * n,
-            "categories": [["c"]] * n,
-        }
-    ).to_parquet(path)
+    items_table(n).to_parquet(path)
 
 
 @pytest.fixture(scope="module")

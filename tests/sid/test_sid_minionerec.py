@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from sid_helpers import items_table
 
 from genrec.config import schema_defaults
 from genrec.sid.build import build_sids, sids_frame
@@ -11,16 +12,7 @@ from genrec.sid.minionerec import CSV_COLUMNS, export_minionerec, read_index_jso
 
 
 def items_frame(n):
-    return pd.DataFrame(
-        {
-            "item_id": np.arange(n, dtype=np.int64),
-            "source_id": [f"P{i}" for i in range(n)],
-            "title": [f"Item\t{i}" for i in range(n)],
-            "description": [f"about {i}" for i in range(n)],
-            "brand": ["b"] * n,
-            "categories": [["c"]] * n,
-        }
-    )
+    return items_table(n, title="Item\t{}", description="about {}")
 
 
 def test_index_json_round_trips_through_the_importer(tmp_path):

@@ -1,10 +1,11 @@
-"""Tiny random Qwen2 models, WordLevel tokenizers and SID tables for decode/eval tests."""
+"""Tiny random Qwen2 models, WordLevel tokenizers and SID tables for the decode, eval and
+SFT tests (a helper module, importable as ``lm_helpers``: tests/ is on sys.path through
+tests/conftest.py; the ``tiny`` fixture built from these is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 import torch
 
 LETTERS = "abcdefgh"
@@ -52,31 +53,34 @@ def make_tokenizer(sids: pd.DataFrame):
     return tokenizer
 
 
-def make_model(tokenizer, seed: int = 0):
+def tiny_qwen2(
+    tokenizer, layers: int = 2, heads: int = 4, kv_heads: int = 2, seed: int | None = None, **config
+):
+    """A random Qwen2ForCausalLM over ``tokenizer``'s vocabulary: 32 wide, MLP 64, ``layers``
+    deep; ``seed`` seeds torch first; ``config`` adds Qwen2Config fields."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    torch.manual_seed(seed)
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=64,
+    if seed is not None:
+        torch.manual_seed(seed)
+    return Qwen2ForCausalLM(
+        Qwen2Config(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            num_key_value_heads=kv_heads,
+            intermediate_size=64,
+            **config,
+        )
+    )
+
+
+def make_model(tokenizer, seed: int = 0):
+    return tiny_qwen2(
+        tokenizer,
+        seed=seed,
         max_position_embeddings=512,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=None,
-    )
-    model = Qwen2ForCausalLM(config).eval()
-    return model
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    """``(model, tokenizer, sids)`` with 40 items, some with a 4-level SID."""
-    torch.set_num_threads(1)
-    sids = make_sids(40, codes=3, levels=3, seed=1)
-    tokenizer = make_tokenizer(sids)
-    model = make_model(tokenizer)
-    return model, tokenizer, sids
+    ).eval()

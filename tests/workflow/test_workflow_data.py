@@ -1,25 +1,14 @@
 """The data stage through Snakemake: DAG, end-to-end run, rerun on params change, no-op rerun."""
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from data_helpers import DATA_FILES
 
-DATA_TARGETS = [
-    f"results/demo/data/{name}"
-    for name in (
-        "train.parquet",
-        "valid.parquet",
-        "test.parquet",
-        "items.parquet",
-        "id_maps.json",
-        "stats.json",
-    )
-]
+DATA_TARGETS = [f"results/demo/data/{name}" for name in DATA_FILES]
 
 
 @pytest.fixture(scope="module")
@@ -34,29 +23,20 @@ def workdir(tmp_path_factory, repo_root) -> Path:
     return d
 
 
-def smk(snakefile, workdir, *args):
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(snakefile),
-        "-d",
-        str(workdir),
-        "--configfile",
-        str(workdir / "config.yaml"),
-        "--cores",
-        "2",
-        *args,
-        *DATA_TARGETS,
-    ]
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
-    assert res.returncode == 0, res.stdout + res.stderr
-    return res.stdout + res.stderr
+@pytest.fixture
+def smk(snakemake):
+    """``smk(snakefile, workdir, *args)``: the output of snakemake on the data targets."""
+
+    def run(snakefile, workdir, *args):
+        # --configfile takes several files: the option after it ends the list
+        config = ["--configfile", str(workdir / "config.yaml")]
+        return snakemake(workdir, *config, "-s", str(snakefile), *args, *DATA_TARGETS).output
+
+    return run
 
 
 @pytest.mark.slow
-def test_data_stage_workflow(snakefile, workdir):
+def test_data_stage_workflow(snakefile, workdir, smk):
     dry = smk(snakefile, workdir, "-n")
     assert "synthetic_data" in dry and "prepare_data" in dry
 

@@ -25,7 +25,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ENVS = REPO / "envs"
 ENV_FILES = ["data.yaml", "torch.yaml", "torch-gpu.yaml"]
 

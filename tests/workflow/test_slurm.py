@@ -23,7 +23,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PROFILE = REPO / "profiles" / "slurm"
 SLURM_PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge"]
 ETC_SLURM = Path("/etc/slurm")

@@ -91,22 +91,15 @@ with open({out!r}, "w") as fh:
 
 
 @pytest.fixture(scope="module")
-def workflow(tmp_path_factory, repo_root):
+def workflow(tmp_path_factory, wrapper_workflow, snakemake):
     """The real workflow (the repository's Snakefile, default config) in a scratch
     directory: its rules as Snakemake parsed them (``rules``) and the manifest its
     ``write_manifest`` rule wrote for the demo dataset (``manifest``)."""
     d = tmp_path_factory.mktemp("wf_manifest")
-    (d / "config").mkdir()
-    for name in ("config.yaml", "schema.yaml"):
-        shutil.copy(repo_root / "config" / name, d / "config" / name)
     dump = d / "rules.json"
-    (d / "Snakefile").write_text(
-        f'include: "{repo_root / "Snakefile"}"\n' + RULE_DUMP.format(out=str(dump))
-    )
+    wrapper_workflow(d, includes=("Snakefile",), header="", footer=RULE_DUMP.format(out=str(dump)))
     target = f"results/{DATASET}/manifest.json"
-    cmd = [sys.executable, "-m", "snakemake", "-d", str(d), "--cores", "1", target]
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=d)
-    assert res.returncode == 0, res.stdout + res.stderr
+    snakemake(d, target, cores=1)
     assert target in (d / f"results/{DATASET}/logs/report/write_manifest.log").read_text()
     return {
         "rules": json.loads(dump.read_text()),

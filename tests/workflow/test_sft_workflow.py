@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from sft_helpers import REPO, make_tables, write_tables
+from sft_helpers import make_tables, write_tables
 
 OVERRIDE = """
 lm:
@@ -27,13 +25,8 @@ sft:
 
 
 @pytest.mark.slow
-def test_sft_rules_build_datasets_and_train(tmp_path):
-    (tmp_path / "config").symlink_to(REPO / "config")
-    (tmp_path / "Snakefile").write_text(
-        f'configfile: "{REPO}/config/config.yaml"\n\n'
-        f'include: "{REPO}/rules/common.smk"\n'
-        f'include: "{REPO}/rules/sft.smk"\n'
-    )
+def test_sft_rules_build_datasets_and_train(tmp_path, wrapper_workflow, snakemake):
+    wrapper_workflow(tmp_path, rules=("sft",))
     (tmp_path / "override.yaml").write_text(OVERRIDE)
     tables = make_tables()
     data = tmp_path / "results/demo/data"
@@ -44,11 +37,9 @@ def test_sft_rules_build_datasets_and_train(tmp_path):
     tables["sids"].to_parquet(sid / "sids.parquet", index=False)
 
     target = "results/demo/sft/rqkmeans/loss.json"
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "override.yaml"]
+    args = ["--configfile", "override.yaml"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [*cmd, "--", target], cwd=tmp_path, capture_output=True, text=True, env=env
-    )
+    proc = snakemake(tmp_path, *args, "--", target, check=False, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
 
     out = tmp_path / "results/demo/sft/rqkmeans"
@@ -69,7 +60,5 @@ def test_sft_rules_build_datasets_and_train(tmp_path):
     assert not Path(tmp_path / "checkpoints/demo/sft/rqkmeans").exists()
 
     # nothing left to do on a rerun with the same config
-    dry = subprocess.run(
-        [*cmd, "-n", "--", target], cwd=tmp_path, capture_output=True, text=True, env=env
-    )
+    dry = snakemake(tmp_path, *args, "-n", "--", target, check=False, env=env)
     assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr

@@ -28,6 +28,14 @@ def _scratch():
     return train_scratch_tokenizer(CORPUS, vocab_size=400)
 
 
+def _scratch_with_sids():
+    """The scratch tokenizer with the SID tokens of the tiny tables added, and their SIDs."""
+    tok = _scratch()
+    sids = make_tables()["sids"]
+    add_sid_tokens(tok, sids)
+    return tok, sids
+
+
 def _bpe_metaspace():
     """Stand-in for a pretrained sentencepiece-style BPE tokenizer (Llama/Mistral family)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -111,9 +119,7 @@ def test_unknown_sid_tokens_are_reported():
 
 
 def test_encode_example_masks_the_prompt_and_appends_eos():
-    tok = _scratch()
-    sids = make_tables()["sids"]
-    add_sid_tokens(tok, sids)
+    tok, sids = _scratch_with_sids()
     prompt = prompts.sid_next(sids.sid.tolist()[:4])
     response = sids.sid.iloc[7]
     ex = encode_example(tok, prompt, response, cutoff_len=512)
@@ -125,9 +131,7 @@ def test_encode_example_masks_the_prompt_and_appends_eos():
 
 
 def test_encode_example_cuts_the_prompt_from_the_left():
-    tok = _scratch()
-    sids = make_tables()["sids"]
-    add_sid_tokens(tok, sids)
+    tok, sids = _scratch_with_sids()
     prompt = prompts.sid_next(sids.sid.tolist()[:10])
     response = sids.sid.iloc[3]
     r = sid_token_ids(tok, sids)[3] + [tok.eos_token_id]

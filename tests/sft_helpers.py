@@ -1,4 +1,6 @@
-"""Tiny SFT inputs (items, samples and SID tables as the contract's parquet files) and params."""
+"""Tiny SFT inputs (items, samples and SID tables as the contract's parquet files) and params
+(a helper module for the sft, lm and workflow tests; tests/ is on sys.path through
+tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parent.parent
 WORDS = ["steel", "bolt", "nut", "washer", "glove", "tape", "drill", "bit", "valve", "pipe"]
 
 

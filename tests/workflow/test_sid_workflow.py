@@ -2,9 +2,6 @@
 
 import json
 import re
-import shutil
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -17,34 +14,15 @@ TARGETS = [
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory, repo_root):
+def workdir(tmp_path_factory, wrapper_workflow, small_demo_config):
     """A wrapper Snakefile including the repo's rule files (whatever `rule all` holds)."""
-    d = tmp_path_factory.mktemp("wf_sid")
-    (d / "config").mkdir()
-    shutil.copy(repo_root / "config" / "schema.yaml", d / "config" / "schema.yaml")
-    includes = "\n".join(
-        f'include: "{repo_root / "rules" / f"{name}.smk"}"'
-        for name in ("common", "data", "embed", "sid")
-    )
-    (d / "Snakefile").write_text(f'configfile: "config/config.yaml"\n\n{includes}\n')
-    cfg = yaml.safe_load((repo_root / "config" / "config.yaml").read_text())
-    cfg["datasets"] = {
-        "demo": {
-            "synthetic": {**cfg["datasets"]["demo"]["synthetic"], "n_users": 400, "n_items": 150}
-        }
-    }
+    cfg = small_demo_config(n_users=400, n_items=150)
     cfg["embed"].update({"max_length": 32, "fields": ["title"]})
     cfg["sid"].update({"methods": METHODS, "codebook_sizes": [8, 8, 8]})
     cfg["sid"]["rqkmeans_plus"].update({"epochs": 5, "hidden_dims": [16]})
-    (d / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
-    return d
-
-
-def smk(workdir, *args):
-    cmd = [sys.executable, "-m", "snakemake", "-d", str(workdir), "--cores", "2", *args, *TARGETS]
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
-    assert res.returncode == 0, res.stdout + res.stderr
-    return res.stdout + res.stderr
+    return wrapper_workflow(
+        tmp_path_factory.mktemp("wf_sid"), rules=("data", "embed", "sid"), config=cfg
+    )
 
 
 def planned_jobs(dry_run_output):
@@ -63,8 +41,8 @@ def planned_jobs(dry_run_output):
 
 
 @pytest.mark.slow
-def test_sid_param_change_reruns_only_sid_jobs(workdir):
-    smk(workdir)
+def test_sid_param_change_reruns_only_sid_jobs(workdir, snakemake):
+    snakemake(workdir, *TARGETS)
     for m in METHODS:
         stats = json.loads((workdir / f"results/demo/sid/{m}/sid_stats.json").read_text())
         assert stats["unique_sid_ratio"] == 1.0
@@ -74,13 +52,13 @@ def test_sid_param_change_reruns_only_sid_jobs(workdir):
     assert (workdir / "results/demo/embed/embeddings.npy").exists()
     assert (workdir / "results/demo/logs/sid/build_sids.rqkmeans_plus.log").read_text()
     assert (workdir / "results/demo/benchmarks/embed/embed_items.tsv").exists()
-    assert "Nothing to be done" in smk(workdir, "-n")
+    assert "Nothing to be done" in snakemake(workdir, "-n", *TARGETS).output
 
     cfg_path = workdir / "config" / "config.yaml"
     cfg = yaml.safe_load(cfg_path.read_text())
     cfg["sid"]["rqkmeans_balanced"]["niter"] += 1
     cfg_path.write_text(yaml.safe_dump(cfg))
-    dry = smk(workdir, "-n")
+    dry = snakemake(workdir, "-n", *TARGETS).output
     # the balanced run and what depends on it (rqkmeans_plus warm-starts from it), nothing else
     assert planned_jobs(dry) == {"build_sids": 2, "export_minionerec": 2}
     outputs = [ln for ln in dry.splitlines() if ln.strip().startswith("output:")]
@@ -88,7 +66,7 @@ def test_sid_param_change_reruns_only_sid_jobs(workdir):
 
     cfg["sid"]["codebook_sizes"] = [8, 8, 4]
     cfg_path.write_text(yaml.safe_dump(cfg))
-    dry = smk(workdir, "-n")
+    dry = snakemake(workdir, "-n", *TARGETS).output
     assert planned_jobs(dry) == {"build_sids": 3, "export_minionerec": 3}
 
     # method `import`: published SIDs (here: the rqkmeans run's index.json) as a SID method
@@ -97,13 +75,7 @@ def test_sid_param_change_reruns_only_sid_jobs(workdir):
     cfg["sid"]["import"]["keys"] = "item_id"  # our own export: keyed by our item ids
     cfg_path.write_text(yaml.safe_dump(cfg))
     target = "results/demo/sid/import/sids.parquet"
-    res = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-d", str(workdir), "--cores", "2", target],
-        capture_output=True,
-        text=True,
-        cwd=workdir,
-    )
-    assert res.returncode == 0, res.stdout + res.stderr
+    snakemake(workdir, target)
     imported = pd.read_parquet(workdir / target)
     built = pd.read_parquet(workdir / "results/demo/sid/rqkmeans/sids.parquet")
     assert imported["sid"].tolist() == built["sid"].tolist()

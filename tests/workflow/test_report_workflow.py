@@ -1,9 +1,6 @@
 """Data + baselines + summary through Snakemake, then `snakemake --report`."""
 
 import json
-import shutil
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -13,29 +10,18 @@ TARGETS = ["results/demo/metrics.csv", "results/demo/runtimes.png", "results/dem
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory, repo_root):
+def workdir(tmp_path_factory, repo_root, wrapper_workflow, small_demo_config):
     """A wrapper Snakefile including the repo's data, baselines and report rules."""
-    d = tmp_path_factory.mktemp("wf_report")
-    (d / "config").mkdir()
-    shutil.copy(repo_root / "config" / "schema.yaml", d / "config" / "schema.yaml")
-    includes = "\n".join(
-        f'include: "{repo_root / "rules" / f"{name}.smk"}"'
-        for name in ("common", "data", "baselines", "report")
-    )
-    (d / "Snakefile").write_text(
-        f'configfile: "config/config.yaml"\n\nreport: "{repo_root / "report" / "workflow.rst"}"\n\n'
-        f"{includes}\n"
-    )
-    cfg = yaml.safe_load((repo_root / "config" / "config.yaml").read_text())
-    cfg["datasets"] = {
-        "demo": {
-            "synthetic": {**cfg["datasets"]["demo"]["synthetic"], "n_users": 200, "n_items": 80}
-        }
-    }
+    cfg = small_demo_config(n_users=200, n_items=80)
     cfg["baselines"]["sasrec"].update(hidden_size=16, num_blocks=1, max_epochs=2)
     cfg["sid"]["methods"] = ["rqkmeans"]
     cfg["rl"] = {**cfg.get("rl", {}), "enabled": False}
-    (d / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    d = wrapper_workflow(
+        tmp_path_factory.mktemp("wf_report"),
+        rules=("data", "baselines", "report"),
+        config=cfg,
+        report=repo_root / "report" / "workflow.rst",
+    )
     # The generative stages are not part of this workflow: their evaluation result is an
     # input file here, so the summary must pick it up next to the baselines.
     sft = d / "results/demo/eval/rqkmeans/sft/metrics.json"
@@ -49,16 +35,9 @@ def workdir(tmp_path_factory, repo_root):
     return d
 
 
-def smk(workdir, *args):
-    cmd = [sys.executable, "-m", "snakemake", "-d", str(workdir), "--cores", "2", *args]
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
-    assert res.returncode == 0, res.stdout + res.stderr
-    return res.stdout + res.stderr
-
-
 @pytest.mark.slow
-def test_baselines_summary_and_report(workdir):
-    smk(workdir, *TARGETS)
+def test_baselines_summary_and_report(workdir, snakemake):
+    snakemake(workdir, *TARGETS)
     table = pd.read_csv(workdir / "results/demo/metrics.csv")
     assert table["label"].tolist() == ["popularity", "sasrec", "sft (rqkmeans)"]
     ks = yaml.safe_load((workdir / "config/config.yaml").read_text())["eval"]["ks"]
@@ -85,9 +64,10 @@ def test_baselines_summary_and_report(workdir):
         "wildcard_constraints": {"dataset": "demo"},
     }
     assert "train_sft" not in manifest["rules"] and "write_manifest" in manifest["rules"]
-    assert "Nothing to be done" in smk(workdir, "-n", *TARGETS)  # nor for the manifest
+    # nor for the manifest
+    assert "Nothing to be done" in snakemake(workdir, "-n", *TARGETS).output
 
-    smk(workdir, "--report", "report.html", *TARGETS)
+    snakemake(workdir, "--report", "report.html", *TARGETS)
     html = (workdir / "report.html").read_text()
     assert len(html) > 10_000
     for text in ("metrics.html", "metrics.png", "runtimes.png", "training_curve.png"):
