@@ -22,7 +22,8 @@ from pathlib import Path
 import yaml
 
 from genrec.config import load_schema, schema_defaults
-from genrec.data.pipeline import prepare
+from genrec.data.params import DataParams
+from genrec.data.pipeline import output_paths, prepare
 from genrec.data.synthetic import write_synthetic
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +37,7 @@ def _synthetic(**overrides) -> dict:
 
 def _run(reviews, meta, outdir, params, queue):
     t0 = time.perf_counter()
-    stats = prepare(reviews, meta, outdir, params)
+    stats = prepare(reviews, meta, params, output_paths(outdir))
     queue.put((time.perf_counter() - t0, stats))
 
 
@@ -46,8 +47,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--workdir", type=Path, default=None, help="keep files here (default: temp)")
     args = ap.parse_args(argv)
     # the demo config's data section, completed by the schema as the workflow does
-    params = schema_defaults(
-        "data", **yaml.safe_load((REPO / "config/config.yaml").read_text())["data"]
+    params = DataParams.defaults(
+        **yaml.safe_load((REPO / "config/config.yaml").read_text())["data"]
     )
 
     with tempfile.TemporaryDirectory() as tmp:

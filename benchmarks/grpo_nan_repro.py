@@ -12,7 +12,6 @@ Measured on one H200 (2026-12-01): trl left-padded -> TrainingDiverged at step 1
 (gradient norm NaN); right-aligned -> 20 steps, gradient norms 0-0.41.
 """
 
-import copy
 import json
 import time
 from pathlib import Path
@@ -22,9 +21,12 @@ from trl import GRPOTrainer
 
 import genrec.rl.trainer as rl_trainer
 from genrec.config import validate_config
+from genrec.lm.params import LmParams
 from genrec.logging import setup_logging
+from genrec.rl.params import RlParams
 from genrec.rl.train import train_grpo
 from genrec.sft.dataset import build_sft_datasets
+from genrec.sft.params import SftDataParams, SftTrainParams
 from genrec.sft.train import train_sft
 
 RESULTS = Path("results/amazon18-industrial")
@@ -37,25 +39,28 @@ def main() -> None:
     cfg = validate_config(
         yaml.safe_load(open("config/amazon18-industrial.yaml")), "config/schema.yaml"
     )
-    lm = {**copy.deepcopy(cfg["lm"]), "base_model": "scratch"}
-    sft = copy.deepcopy(cfg["sft"])
-    sft.update(epochs=1, eval_steps=None, early_stopping_patience=0, learning_rate=5e-4)
+    lm = LmParams.from_config(cfg).replace(base_model="scratch")
+    sft = SftTrainParams.from_config(cfg).replace(
+        epochs=1, eval_steps=None, early_stopping_patience=0, learning_rate=5e-4, seed=42, lm=lm
+    )
+    sft_data = SftDataParams.from_config(cfg).replace(seed=42)
     sids = RESULTS / "sid" / METHOD / "sids.parquet"
     data = RESULTS / "data"
     start = time.time()
     build_sft_datasets(
         data / "train.parquet", data / "valid.parquet", data / "items.parquet", sids,
-        WORK / "ds", sft, seed=42,
+        WORK / "ds", sft_data,
     )  # fmt: skip
     train_sft(
         WORK / "ds", sids, WORK / "sft", WORK / "loss.json", WORK / "loss.png",
-        WORK / "ckpt", lm, sft, seed=42, num_gpus=1,
+        WORK / "ckpt", sft, num_gpus=1,
     )  # fmt: skip
     print("SFT", round(time.time() - start), "s", flush=True)
-    rl = copy.deepcopy(cfg["rl"])
-    rl.update(seed=42, max_steps=20, logging_steps=1, save_steps=1000, learning_rate=5e-5)
-    rl.update(prompt_selection="random")
-    rl["prompts"] = {"sid_next": 800, "title_to_sid": 100, "title_history_to_sid": 100}
+    rl = RlParams.from_config(cfg).replace(
+        seed=42, max_steps=20, logging_steps=1, save_steps=1000, learning_rate=5e-5,
+        prompt_selection="random",
+        prompts={"sid_next": 800, "title_to_sid": 100, "title_history_to_sid": 100},
+    )  # fmt: skip
     safe = rl_trainer.SafeGRPOTrainer
     for label, cls in (("trl left-padded", GRPOTrainer), ("right-aligned", safe)):
         rl_trainer.SafeGRPOTrainer = cls  # train_grpo imports the class when it runs

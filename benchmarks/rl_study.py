@@ -50,6 +50,7 @@ def run(ns: argparse.Namespace) -> None:
     from genrec.eval.generative import evaluate
     from genrec.eval.params import EvalParams
     from genrec.logging import setup_logging
+    from genrec.rl.params import RlParams
     from genrec.rl.train import train_grpo
 
     config = yaml.safe_load(Path(ns.config).read_text())
@@ -76,7 +77,7 @@ def run(ns: argparse.Namespace) -> None:
         out_model=out / "model",
         out_history=out / "history.json",
         out_curves=out / "rl_curves.png",
-        params=params,
+        params=RlParams.from_section(params),
         checkpoint_dir=out / "checkpoints",
         num_gpus=ns.gpus,
         sid_method=ns.method,

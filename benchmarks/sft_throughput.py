@@ -10,6 +10,8 @@ tokenisation, ``TrainingArguments``, Trainer) on the SFT datasets of a finished
                     ``genrec.sft.loss``)
   padded+response   random order, response span only
   grouped+response+compile  the default under ``torch.compile`` (TrainingArguments.torch_compile)
+  grouped+response+fused    the default with the fused AdamW step (``adamw_torch_fused``)
+  grouped+response+fused+workers  ... and collation in 2 DataLoader worker processes
 
 and reports samples/s, real (non-pad) tokens/s, the share of padded positions,
 the positions the LM head sees, peak GPU memory and, with ``--epoch``, the
@@ -36,6 +38,7 @@ import torch
 import yaml
 
 from genrec.config import validate_config
+from genrec.sft.params import SftTrainParams
 
 VARIANTS = {
     "padded": dict(group_by_length=False, response_only_logits=False),
@@ -45,21 +48,35 @@ VARIANTS = {
     "grouped+response+compile": dict(
         group_by_length=True, response_only_logits=True, torch_compile=True
     ),
+    "grouped+response+fused": dict(
+        group_by_length=True, response_only_logits=True, optim="adamw_torch_fused"
+    ),
+    "grouped+response+fused+workers": dict(
+        group_by_length=True,
+        response_only_logits=True,
+        optim="adamw_torch_fused",
+        dataloader_num_workers=2,
+    ),
 }
+# TrainingArguments fields a variant may set (the rest of its keys select code paths)
+ARG_KEYS = ("torch_compile", "optim", "dataloader_num_workers")
 
 
 class Counting:
-    """Wrap a collator; record real tokens, padded positions and LM-head positions per batch."""
+    """Record real tokens, padded positions and LM-head positions of every batch a
+    Trainer trains on (in the main process, so DataLoader workers may collate)."""
 
-    def __init__(self, inner):
-        self.inner, self.batches = inner, []
+    def __init__(self, trainer):
+        self.batches = []
+        step = trainer.training_step
 
-    def __call__(self, features):
-        batch = self.inner(features)
-        b, width = batch["input_ids"].shape
-        head = b * int(batch.get("logits_to_keep", width) or width)
-        self.batches.append((b, int(batch["attention_mask"].sum()), b * width, head))
-        return batch
+        def counted(model, inputs, *args, **kwargs):
+            b, width = inputs["input_ids"].shape
+            head = b * int(inputs.get("logits_to_keep", width) or width)
+            self.batches.append((b, int(inputs["attention_mask"].sum()), b * width, head))
+            return step(model, inputs, *args, **kwargs)
+
+        trainer.training_step = counted
 
 
 def _timer_callback(warmup: int, profile: bool):
@@ -102,10 +119,8 @@ def run_variant(name, init, tokenizer, data, ns, sft, seed, steps, with_epoch):
     model = AutoModelForCausalLM.from_pretrained(init, dtype="float32")
     use_gpu = torch.cuda.is_available()
     with tempfile.TemporaryDirectory() as tmp:
-        args = _training_args(
-            sft, Path(tmp), seed, 1, False, use_gpu, group_by_length=opts["group_by_length"]
-        )
-        per_epoch = -(-len(data["train"]) // sft["global_batch_size"])
+        args = _training_args(sft, Path(tmp), 1, use_gpu, group_by_length=opts["group_by_length"])
+        per_epoch = -(-len(data["train"]) // sft.global_batch_size)
         args = dataclasses.replace(
             args,
             max_steps=per_epoch if with_epoch else steps,
@@ -115,7 +130,7 @@ def run_variant(name, init, tokenizer, data, ns, sft, seed, steps, with_epoch):
             eval_on_start=False,
             logging_steps=max(steps, 50),
             disable_tqdm=True,
-            torch_compile=opts.get("torch_compile", False),
+            **{k: opts[k] for k in ARG_KEYS if k in opts},
         )
         timer = _timer_callback(ns.warmup, ns.profile and not with_epoch)
         trainer = make_trainer(
@@ -126,8 +141,7 @@ def run_variant(name, init, tokenizer, data, ns, sft, seed, steps, with_epoch):
             [timer],
             response_only_logits=opts["response_only_logits"],
         )
-        counter = Counting(trainer.data_collator)
-        trainer.data_collator = counter
+        counter = Counting(trainer)
         if use_gpu:
             torch.cuda.reset_peak_memory_stats()
         train_result = trainer.train()
@@ -183,28 +197,26 @@ def main(argv=None) -> None:
     setup_logging(None)
     config = yaml.safe_load(Path(ns.config).read_text())
     validate_config(config, Path(__file__).resolve().parents[1] / "config" / "schema.yaml")
-    lm, sft = config["lm"], dict(config["sft"])
+    sft = SftTrainParams.from_config(config)
     if ns.batch_size:
-        sft["per_device_batch_size"] = sft["global_batch_size"] = ns.batch_size
+        sft = sft.replace(per_device_batch_size=ns.batch_size, global_batch_size=ns.batch_size)
     ns.sids = ns.results / "sid" / ns.method / "sids.parquet"
     ckpt = Path(tempfile.mkdtemp(prefix="sft_throughput_"))
     init = prepare_checkpoint_dir(
         ns.results / "sft" / ns.method / "datasets",
         ns.sids,
         ckpt,
-        lm,
         sft,
-        sft["seed"],
         ns.base_model,
     )
     _, tokenizer, data, _ = load_training_inputs(
-        init, ns.results / "sft" / ns.method / "datasets", ns.sids, sft["cutoff_len"], False
+        init, ns.results / "sft" / ns.method / "datasets", ns.sids, sft.cutoff_len, False
     )
     rows = []
     for name, epoch in [(v, False) for v in ns.variants] + [(v, True) for v in ns.epoch]:
         try:
             rows.append(
-                run_variant(name, init, tokenizer, data, ns, sft, sft["seed"], ns.steps, epoch)
+                run_variant(name, init, tokenizer, data, ns, sft, sft.seed, ns.steps, epoch)
             )
         except Exception as exc:  # one failing variant (e.g. no compiler for torch.compile)
             print(json.dumps({"variant": name, "epoch": epoch, "error": repr(exc)}), flush=True)
@@ -216,8 +228,8 @@ def main(argv=None) -> None:
     result = {
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
         "torch": torch.__version__,
-        "batch_size": sft["per_device_batch_size"],
-        "cutoff_len": sft["cutoff_len"],
+        "batch_size": sft.per_device_batch_size,
+        "cutoff_len": sft.cutoff_len,
         "base_model": str(ns.base_model) if ns.base_model else "scratch",
         "rows": rows,
     }

@@ -10,9 +10,9 @@ import time
 
 import numpy as np
 
-from genrec.config import schema_defaults
-from genrec.sid.build import quantize
+from genrec.sid.build import QUANTIZERS, quantize
 from genrec.sid.collisions import collision_rate, resolve_collisions
+from genrec.sid.params import SidParams
 
 
 def main() -> None:
@@ -38,23 +38,23 @@ def main() -> None:
     x = np.random.default_rng(0).normal(size=(args.n, args.dim)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     trainer = {"epochs": args.epochs, "batch_size": 4096, "eval_every": max(args.epochs // 2, 1)}
-    params = schema_defaults(  # the complete `sid` section, as the workflow passes it
-        "sid",
-        codebook_sizes=args.sizes,
-        seed=0,
-        rqkmeans={"niter": 20},
-        rqkmeans_balanced={"niter": 20, "backend": "greedy"},
-        rqvae={**trainer, "hidden_dims": [512, 256, 128], "latent_dim": 32},
-        rqkmeans_plus={**trainer, "hidden_dims": [512], "lr": 1e-4},
-    )
+    sections = {  # the `sid` section, completed by the schema as the workflow does
+        "codebook_sizes": args.sizes,
+        "seed": 0,
+        "rqkmeans": {"niter": 20},
+        "rqkmeans_balanced": {"niter": 20, "backend": "greedy"},
+        "rqvae": {**trainer, "hidden_dims": [512, 256, 128], "latent_dim": 32},
+        "rqkmeans_plus": {**trainer, "hidden_dims": [512], "lr": 1e-4},
+    }
+    params = {m: SidParams.defaults(m, **sections) for m in QUANTIZERS}
     print(f"n={args.n} dim={args.dim} codebooks={args.sizes}")
     print(f"{'method':<20}{'build s':>10}{'resolve s':>11}{'collision':>11}{'extra lvl':>11}")
     books = None
     for method in args.methods:
         if method == "rqkmeans_plus" and books is None:
-            books = quantize(x, "rqkmeans_balanced", params)["codebooks"]
+            books = quantize(x, params["rqkmeans_balanced"])["codebooks"]
         t0 = time.perf_counter()
-        res = quantize(x, method, params, init_codebooks=books)
+        res = quantize(x, params[method], init_codebooks=books)
         t1 = time.perf_counter()
         _, info = resolve_collisions(res["codes"], res["last_residual"], res["codebooks"][-1])
         t2 = time.perf_counter()

@@ -1,26 +1,25 @@
 # Baselines on the same split and metric code as the generative model:
 # popularity (no torch) and SASRec (torch; GPU-capable). Outputs: docs/design.md.
-from genrec.baselines.params import sasrec_params
 
 
 rule baseline_popularity:
     input:
-        train="results/{dataset}/data/train.parquet",
-        test="results/{dataset}/data/test.parquet",
-        items_parquet="results/{dataset}/data/items.parquet",
+        train=results("data/train.parquet"),
+        test=results("data/test.parquet"),
+        items_parquet=results("data/items.parquet"),
     output:
-        predictions="results/{dataset}/baselines/popularity/predictions.parquet",
-        metrics="results/{dataset}/baselines/popularity/metrics.json",
+        predictions=results("baselines/popularity/predictions.parquet"),
+        metrics=results("baselines/popularity/metrics.json"),
     log:
-        "results/{dataset}/logs/baselines/baseline_popularity.log",
+        logs("baselines/baseline_popularity.log"),
     benchmark:
-        "results/{dataset}/benchmarks/baselines/baseline_popularity.tsv"
+        benchmarks("baselines/baseline_popularity.tsv")
     wildcard_constraints:
         dataset=name_regex(datasets(config)),
     conda:
         "../envs/data.yaml"
     params:
-        popularity=lambda wc: config["baselines"]["popularity"],
+        popularity=lambda wc: tracked(PopularityParams.from_config(config)),
         ks=lambda wc: config["eval"]["ks"],
     script:
         "../workflow/scripts/baseline_popularity.py"
@@ -28,26 +27,26 @@ rule baseline_popularity:
 
 rule baseline_sasrec:
     input:
-        train="results/{dataset}/data/train.parquet",
-        valid="results/{dataset}/data/valid.parquet",
-        test="results/{dataset}/data/test.parquet",
-        items_parquet="results/{dataset}/data/items.parquet",
+        train=results("data/train.parquet"),
+        valid=results("data/valid.parquet"),
+        test=results("data/test.parquet"),
+        items_parquet=results("data/items.parquet"),
     output:
-        model="results/{dataset}/baselines/sasrec/model.pt",
-        config="results/{dataset}/baselines/sasrec/sasrec_config.json",
-        curve="results/{dataset}/baselines/sasrec/training_curve.json",
+        model=results("baselines/sasrec/model.pt"),
+        config=results("baselines/sasrec/sasrec_config.json"),
+        curve=results("baselines/sasrec/training_curve.json"),
         curve_png=report(
-            "results/{dataset}/baselines/sasrec/training_curve.png",
+            results("baselines/sasrec/training_curve.png"),
             caption="../report/sasrec_curve.rst",
             category="Training curves",
             labels={"dataset": "{dataset}", "model": "SASRec"},
         ),
-        predictions="results/{dataset}/baselines/sasrec/predictions.parquet",
-        metrics="results/{dataset}/baselines/sasrec/metrics.json",
+        predictions=results("baselines/sasrec/predictions.parquet"),
+        metrics=results("baselines/sasrec/metrics.json"),
     log:
-        "results/{dataset}/logs/baselines/baseline_sasrec.log",
+        logs("baselines/baseline_sasrec.log"),
     benchmark:
-        "results/{dataset}/benchmarks/baselines/baseline_sasrec.tsv"
+        benchmarks("baselines/baseline_sasrec.tsv")
     wildcard_constraints:
         dataset=name_regex(datasets(config)),
     conda:
@@ -58,11 +57,7 @@ rule baseline_sasrec:
     resources:
         gpu=lambda wc: config["resources"]["gpu"]["sasrec"],
     params:
-        sasrec=lambda wc: sasrec_params(
-            config["baselines"]["sasrec"],
-            data_params(config, wc.dataset)["max_history"],
-            config["resources"]["gpu"]["sasrec"],
-        ),
+        sasrec=lambda wc: tracked(SasrecParams.from_config(config, wc.dataset)),
         ks=lambda wc: config["eval"]["ks"],
     script:
         "../workflow/scripts/baseline_sasrec.py"

@@ -1,10 +1,20 @@
 # Pure-Python helpers shared by the rule files. No rules here; importable by
-# pytest (tests/test_config.py loads this file with importlib).
+# pytest (tests/test_config.py loads this file with importlib). Each rule's params
+# are one stage parameter object (genrec.<stage>.params, imported here, noqa: used
+# by the rule files) built from the validated config, passed through tracked().
 import re
 from pathlib import Path
 
-from genrec.config import dataset_data_config, validate_config
-from genrec.eval.params import EvalParams  # noqa: F401 (used by rules/evaluate.smk)
+from genrec.baselines.params import PopularityParams, SasrecParams  # noqa: F401
+from genrec.config import validate_config
+from genrec.data.params import DataParams  # noqa: F401
+from genrec.embed.params import EmbedParams  # noqa: F401
+from genrec.params import encode
+from genrec.eval.params import EvalParams  # noqa: F401
+from genrec.report.params import ReportParams  # noqa: F401
+from genrec.rl.params import RlParams  # noqa: F401
+from genrec.sft.params import SftDataParams, SftTrainParams  # noqa: F401
+from genrec.sid.params import SidParams  # noqa: F401
 from genrec.lm.base import resolve_base_model
 from genrec.report.targets import metrics_files  # noqa: F401 (used by rules/report.smk)
 
@@ -19,6 +29,34 @@ def canonical(value):
     if isinstance(value, list):
         return [canonical(v) for v in value]
     return value
+
+
+def tracked(params):
+    """A stage parameter object in the form Snakemake compares between runs. Snakemake
+    records params by the repr of builtin values only and silently skips any other
+    object, so a changed value inside a dataclass would never rerun the job. The
+    scripts turn the record back into the object (``genrec.params.decode``)."""
+    return encode(params)
+
+
+def results(path, dataset="{dataset}"):
+    """``results/<dataset>/<path>``: a dataset's result file (the wildcard by default)."""
+    return f"results/{dataset}/{path}"
+
+
+def logs(path, dataset="{dataset}"):
+    """A rule's log under ``results/<dataset>/logs/``."""
+    return results(f"logs/{path}", dataset)
+
+
+def benchmarks(path, dataset="{dataset}"):
+    """A rule's benchmark TSV under ``results/<dataset>/benchmarks/``."""
+    return results(f"benchmarks/{path}", dataset)
+
+
+def models(path):
+    """A converted backbone under ``results/models/`` (shared by every dataset)."""
+    return f"results/models/{path}"
 
 
 def name_regex(names):
@@ -46,14 +84,9 @@ def raw_inputs(config, dataset):
     return {"reviews": ds["reviews"], "meta": ds["meta"]}
 
 
-def data_params(config, dataset):
-    """The ``data`` slice for ``dataset``: global section merged with its override."""
-    return dataset_data_config(config, dataset)
-
-
 def data_targets(config):
     return [
-        f"results/{ds}/data/{name}"
+        results(f"data/{name}", ds)
         for ds in datasets(config)
         for name in (
             "train.parquet",
@@ -73,21 +106,11 @@ def rl_enabled(config):
     return bool(config["rl"]["enabled"])
 
 
-def sid_params(config, method):
-    """The `sid` config slice one method uses: shared keys plus its own section."""
-    sid = config["sid"]
-    return {
-        "codebook_sizes": sid["codebook_sizes"],
-        "seed": sid["seed"],
-        method: sid[method],
-    }
-
-
 def sid_warm_start(wc):
     """rqkmeans_plus starts from the balanced run's codebooks."""
     if wc.method == "rqkmeans_plus":
         return {
-            "init_codebooks": f"results/{wc.dataset}/sid/rqkmeans_balanced/codebooks.npz"
+            "init_codebooks": results("sid/rqkmeans_balanced/codebooks.npz", wc.dataset)
         }
     return {}
 
@@ -112,7 +135,7 @@ def base_model_source(config):
 def base_model_input(config):
     """The converted backbone directory SFT starts from ({} for lm.base_model scratch)."""
     source = resolve_base_model(config["lm"]["base_model"])
-    return {} if source is None else {"base_model": f"results/models/{source.name}"}
+    return {} if source is None else {"base_model": models(source.name)}
 
 
 def rl_reward_inputs(config, dataset):
@@ -120,10 +143,10 @@ def rl_reward_inputs(config, dataset):
     weights = config["rl"]["rewards"]
     out = {}
     if weights["semantic"]:
-        out["embeddings"] = f"results/{dataset}/embed/embeddings.npy"
+        out["embeddings"] = results("embed/embeddings.npy", dataset)
     if weights["cf"]:
-        out["sasrec_model"] = f"results/{dataset}/baselines/sasrec/model.pt"
-        out["sasrec_config"] = f"results/{dataset}/baselines/sasrec/sasrec_config.json"
+        out["sasrec_model"] = results("baselines/sasrec/model.pt", dataset)
+        out["sasrec_config"] = results("baselines/sasrec/sasrec_config.json", dataset)
     return out
 
 
@@ -136,23 +159,23 @@ def all_targets(config):
     for ds in datasets(config):
         for m in sid_methods(config):
             targets += [
-                f"results/{ds}/sid/{m}/sids.parquet",
-                f"results/{ds}/sid/{m}/sid_stats.json",
-                f"results/{ds}/sid/{m}/code_usage.png",
-                f"results/{ds}/sid/{m}/minionerec",
-                f"results/{ds}/sft/{m}/loss.png",
+                results(f"sid/{m}/sids.parquet", ds),
+                results(f"sid/{m}/sid_stats.json", ds),
+                results(f"sid/{m}/code_usage.png", ds),
+                results(f"sid/{m}/minionerec", ds),
+                results(f"sft/{m}/loss.png", ds),
             ]
             if rl_enabled(config):
-                targets.append(f"results/{ds}/rl/{m}/history.json")
+                targets.append(results(f"rl/{m}/history.json", ds))
             # valid-split scores (model selection, and SFT vs SFT+RL on data RL never saw)
             stages = ["sft", "rl"] if rl_enabled(config) else ["sft"]
-            targets += [f"results/{ds}/eval/{m}/{s}/valid/metrics.json" for s in stages]
+            targets += [results(f"eval/{m}/{s}/valid/metrics.json", ds) for s in stages]
         targets += [
-            f"results/{ds}/metrics.csv",
-            f"results/{ds}/metrics.png",
-            f"results/{ds}/metrics.html",
-            f"results/{ds}/runtimes.png",
-            f"results/{ds}/manifest.json",
+            results("metrics.csv", ds),
+            results("metrics.png", ds),
+            results("metrics.html", ds),
+            results("runtimes.png", ds),
+            results("manifest.json", ds),
         ]
     return targets
 

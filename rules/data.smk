@@ -7,9 +7,9 @@ rule synthetic_data:
         reviews="resources/{dataset}/{dataset}_5.json.gz",
         meta="resources/{dataset}/meta_{dataset}.json.gz",
     log:
-        "results/{dataset}/logs/data/synthetic_data.log",
+        logs("data/synthetic_data.log"),
     benchmark:
-        "results/{dataset}/benchmarks/data/synthetic_data.tsv"
+        benchmarks("data/synthetic_data.tsv")
     wildcard_constraints:
         dataset=name_regex(SYNTHETIC_DATASETS),
     conda:
@@ -25,22 +25,22 @@ rule prepare_data:
     input:
         unpack(lambda wc: raw_inputs(config, wc.dataset)),
     output:
-        train="results/{dataset}/data/train.parquet",
-        valid="results/{dataset}/data/valid.parquet",
-        test="results/{dataset}/data/test.parquet",
-        items_parquet="results/{dataset}/data/items.parquet",
-        id_maps="results/{dataset}/data/id_maps.json",
-        stats="results/{dataset}/data/stats.json",
+        train=results("data/train.parquet"),
+        valid=results("data/valid.parquet"),
+        test=results("data/test.parquet"),
+        items_parquet=results("data/items.parquet"),
+        id_maps=results("data/id_maps.json"),
+        stats=results("data/stats.json"),
     log:
-        "results/{dataset}/logs/data/prepare_data.log",
+        logs("data/prepare_data.log"),
     benchmark:
-        "results/{dataset}/benchmarks/data/prepare_data.tsv"
+        benchmarks("data/prepare_data.tsv")
     wildcard_constraints:
         dataset=name_regex(datasets(config)),
     conda:
         "../envs/data.yaml"
     threads: 1
     params:
-        data=lambda wc: data_params(config, wc.dataset),
+        data=lambda wc: tracked(DataParams.from_config(config, wc.dataset)),
     script:
         "../workflow/scripts/prepare_data.py"

@@ -3,14 +3,14 @@
 
 rule embed_items:
     input:
-        items_parquet="results/{dataset}/data/items.parquet",
+        items_parquet=results("data/items.parquet"),
     output:
-        embeddings="results/{dataset}/embed/embeddings.npy",
-        stats="results/{dataset}/embed/embed_stats.json",
+        embeddings=results("embed/embeddings.npy"),
+        stats=results("embed/embed_stats.json"),
     log:
-        "results/{dataset}/logs/embed/embed_items.log",
+        logs("embed/embed_items.log"),
     benchmark:
-        "results/{dataset}/benchmarks/embed/embed_items.tsv"
+        benchmarks("embed/embed_items.tsv")
     conda:
         "../envs/torch.yaml"
     container:
@@ -19,6 +19,6 @@ rule embed_items:
     resources:
         gpu=lambda wc: config["resources"]["gpu"]["embed"],
     params:
-        embed=lambda wc: config["embed"],
+        embed=lambda wc: tracked(EmbedParams.from_config(config)),
     script:
         "../workflow/scripts/embed_items.py"

@@ -5,16 +5,16 @@
 
 rule evaluate_generative:
     input:
-        model="results/{dataset}/{stage}/{method}/model",
-        sids="results/{dataset}/sid/{method}/sids.parquet",
-        samples="results/{dataset}/data/test.parquet",
+        model=results("{stage}/{method}/model"),
+        sids=results("sid/{method}/sids.parquet"),
+        samples=results("data/test.parquet"),
     output:
-        predictions="results/{dataset}/eval/{method}/{stage}/predictions.parquet",
-        metrics="results/{dataset}/eval/{method}/{stage}/metrics.json",
+        predictions=results("eval/{method}/{stage}/predictions.parquet"),
+        metrics=results("eval/{method}/{stage}/metrics.json"),
     log:
-        "results/{dataset}/logs/evaluate/evaluate_generative.{method}.{stage}.log",
+        logs("evaluate/evaluate_generative.{method}.{stage}.log"),
     benchmark:
-        "results/{dataset}/benchmarks/evaluate/evaluate_generative.{method}.{stage}.tsv"
+        benchmarks("evaluate/evaluate_generative.{method}.{stage}.tsv")
     wildcard_constraints:
         dataset="[^/]+",
         method="[^/]+",
@@ -27,7 +27,7 @@ rule evaluate_generative:
     resources:
         gpu=lambda wc: config["resources"]["gpu"]["evaluate"],
     params:
-        eval=lambda wc: EvalParams.from_config(config, "test"),
+        eval=lambda wc: tracked(EvalParams.from_config(config, "test")),
         split="test",
     script:
         "../workflow/scripts/evaluate_generative.py"
@@ -35,16 +35,16 @@ rule evaluate_generative:
 
 use rule evaluate_generative as evaluate_generative_valid with:
     input:
-        model="results/{dataset}/{stage}/{method}/model",
-        sids="results/{dataset}/sid/{method}/sids.parquet",
-        samples="results/{dataset}/data/valid.parquet",
+        model=results("{stage}/{method}/model"),
+        sids=results("sid/{method}/sids.parquet"),
+        samples=results("data/valid.parquet"),
     output:
-        predictions="results/{dataset}/eval/{method}/{stage}/valid/predictions.parquet",
-        metrics="results/{dataset}/eval/{method}/{stage}/valid/metrics.json",
+        predictions=results("eval/{method}/{stage}/valid/predictions.parquet"),
+        metrics=results("eval/{method}/{stage}/valid/metrics.json"),
     log:
-        "results/{dataset}/logs/evaluate/evaluate_generative_valid.{method}.{stage}.log",
+        logs("evaluate/evaluate_generative_valid.{method}.{stage}.log"),
     benchmark:
-        "results/{dataset}/benchmarks/evaluate/evaluate_generative_valid.{method}.{stage}.tsv"
+        benchmarks("evaluate/evaluate_generative_valid.{method}.{stage}.tsv")
     params:
-        eval=lambda wc: EvalParams.from_config(config, "valid"),
+        eval=lambda wc: tracked(EvalParams.from_config(config, "valid")),
         split="valid",

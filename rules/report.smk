@@ -4,30 +4,30 @@ rule summarize_metrics:
     input:
         metrics=lambda wc: metrics_files(config, wc.dataset),
     output:
-        csv="results/{dataset}/metrics.csv",
+        csv=results("metrics.csv"),
         png=report(
-            "results/{dataset}/metrics.png",
+            results("metrics.png"),
             caption="../report/metrics_plot.rst",
             category="Metrics",
             labels={"dataset": "{dataset}", "figure": "HR@K and NDCG@K curves"},
         ),
         html=report(
-            "results/{dataset}/metrics.html",
+            results("metrics.html"),
             caption="../report/metrics_table.rst",
             category="Metrics",
             labels={"dataset": "{dataset}", "figure": "metrics table"},
         ),
     log:
-        "results/{dataset}/logs/report/summarize_metrics.log",
+        logs("report/summarize_metrics.log"),
     benchmark:
-        "results/{dataset}/benchmarks/report/summarize_metrics.tsv"
+        benchmarks("report/summarize_metrics.tsv")
     wildcard_constraints:
         dataset=name_regex(datasets(config)),
     conda:
         "../envs/data.yaml"
     params:
         ks=lambda wc: config["eval"]["ks"],
-        report=lambda wc: config["report"],
+        report=lambda wc: tracked(ReportParams.from_config(config)),
     script:
         "../workflow/scripts/summarize_metrics.py"
 
@@ -36,25 +36,25 @@ rule summarize_metrics:
 # whatever benchmark TSVs exist under results/{dataset}/benchmarks/ at that time.
 rule plot_runtimes:
     input:
-        "results/{dataset}/metrics.csv",
+        results("metrics.csv"),
     output:
         png=report(
-            "results/{dataset}/runtimes.png",
+            results("runtimes.png"),
             caption="../report/runtimes.rst",
             category="Run times",
             labels={"dataset": "{dataset}", "figure": "run time per job"},
         ),
-        csv="results/{dataset}/runtimes.csv",
+        csv=results("runtimes.csv"),
     log:
-        "results/{dataset}/logs/report/plot_runtimes.log",
+        logs("report/plot_runtimes.log"),
     benchmark:
-        "results/{dataset}/benchmarks/report/plot_runtimes.tsv"
+        benchmarks("report/plot_runtimes.tsv")
     wildcard_constraints:
         dataset=name_regex(datasets(config)),
     conda:
         "../envs/data.yaml"
     params:
-        bench_dir=lambda wc: f"results/{wc.dataset}/benchmarks",
+        bench_dir=lambda wc: benchmarks("", wc.dataset),
         dpi=lambda wc: config["report"]["dpi"],
     script:
         "../workflow/scripts/plot_runtimes.py"
@@ -69,11 +69,11 @@ rule plot_runtimes:
 # runtimes.png and the results page list.
 rule write_manifest:
     output:
-        json="results/{dataset}/manifest.json",
+        json=results("manifest.json"),
     log:
-        "results/{dataset}/logs/report/write_manifest.log",
+        logs("report/write_manifest.log"),
     benchmark:
-        "results/{dataset}/benchmarks/report/write_manifest.tsv"
+        benchmarks("report/write_manifest.tsv")
     wildcard_constraints:
         dataset=name_regex(datasets(config)),
     conda:

@@ -5,24 +5,24 @@
 rule train_rl:
     input:
         unpack(lambda wc: rl_reward_inputs(config, wc.dataset)),
-        sft_model="results/{dataset}/sft/{method}/model",
-        train="results/{dataset}/data/train.parquet",
-        items_parquet="results/{dataset}/data/items.parquet",
-        sids="results/{dataset}/sid/{method}/sids.parquet",
+        sft_model=results("sft/{method}/model"),
+        train=results("data/train.parquet"),
+        items_parquet=results("data/items.parquet"),
+        sids=results("sid/{method}/sids.parquet"),
     output:
-        model=directory("results/{dataset}/rl/{method}/model"),
-        history="results/{dataset}/rl/{method}/history.json",
+        model=directory(results("rl/{method}/model")),
+        history=results("rl/{method}/history.json"),
         curves=report(
-            "results/{dataset}/rl/{method}/rl_curves.png",
+            results("rl/{method}/rl_curves.png"),
             caption="../report/rl_curves.rst",
             category="Training",
             subcategory="RL",
             labels={"dataset": "{dataset}", "SID method": "{method}"},
         ),
     log:
-        "results/{dataset}/logs/rl/train_rl.{method}.log",
+        logs("rl/train_rl.{method}.log"),
     benchmark:
-        "results/{dataset}/benchmarks/rl/train_rl.{method}.tsv"
+        benchmarks("rl/train_rl.{method}.tsv")
     wildcard_constraints:
         dataset="[^/]+",
         method="[^/]+",
@@ -34,7 +34,7 @@ rule train_rl:
     resources:
         gpu=lambda wc: config["resources"]["gpu"]["rl"],
     params:
-        rl=lambda wc: config["rl"],
+        rl=lambda wc: tracked(RlParams.from_config(config)),
         checkpoint_dir="checkpoints/{dataset}/rl/{method}",
     script:
         "../workflow/scripts/train_rl.py"

@@ -6,11 +6,11 @@ rule prepare_base_model:
     input:
         unpack(lambda wc: base_model_source(config)),
     output:
-        model=directory("results/models/{base}"),
+        model=directory(models("{base}")),
     log:
-        "results/models/logs/prepare_base_model.{base}.log",
+        models("logs/prepare_base_model.{base}.log"),
     benchmark:
-        "results/models/benchmarks/prepare_base_model.{base}.tsv"
+        models("benchmarks/prepare_base_model.{base}.tsv")
     wildcard_constraints:
         base="[^/]+",
     conda:
@@ -24,25 +24,21 @@ rule prepare_base_model:
 
 rule build_sft_datasets:
     input:
-        train="results/{dataset}/data/train.parquet",
-        valid="results/{dataset}/data/valid.parquet",
-        items_parquet="results/{dataset}/data/items.parquet",
-        sids="results/{dataset}/sid/{method}/sids.parquet",
+        train=results("data/train.parquet"),
+        valid=results("data/valid.parquet"),
+        items_parquet=results("data/items.parquet"),
+        sids=results("sid/{method}/sids.parquet"),
     output:
-        directory("results/{dataset}/sft/{method}/datasets"),
+        directory(results("sft/{method}/datasets")),
     log:
-        "results/{dataset}/logs/sft/build_sft_datasets.{method}.log",
+        logs("sft/build_sft_datasets.{method}.log"),
     benchmark:
-        "results/{dataset}/benchmarks/sft/build_sft_datasets.{method}.tsv"
+        benchmarks("sft/build_sft_datasets.{method}.tsv")
     conda:
         "../envs/data.yaml"
     threads: 1
     params:
-        sft=lambda wc: {
-            "tasks": config["sft"]["tasks"],
-            "max_valid_samples": config["sft"]["max_valid_samples"],
-        },
-        seed=lambda wc: config["sft"]["seed"],
+        sft=lambda wc: tracked(SftDataParams.from_config(config)),
     script:
         "../workflow/scripts/build_sft_datasets.py"
 
@@ -50,22 +46,22 @@ rule build_sft_datasets:
 rule train_sft:
     input:
         unpack(lambda wc: base_model_input(config)),
-        datasets="results/{dataset}/sft/{method}/datasets",
-        sids="results/{dataset}/sid/{method}/sids.parquet",
+        datasets=results("sft/{method}/datasets"),
+        sids=results("sid/{method}/sids.parquet"),
     output:
-        model=directory("results/{dataset}/sft/{method}/model"),
-        loss_json="results/{dataset}/sft/{method}/loss.json",
+        model=directory(results("sft/{method}/model")),
+        loss_json=results("sft/{method}/loss.json"),
         loss_png=report(
-            "results/{dataset}/sft/{method}/loss.png",
+            results("sft/{method}/loss.png"),
             caption="../report/sft_loss.rst",
             category="Training",
             subcategory="SFT",
             labels={"dataset": "{dataset}", "SID method": "{method}"},
         ),
     log:
-        "results/{dataset}/logs/sft/train_sft.{method}.log",
+        logs("sft/train_sft.{method}.log"),
     benchmark:
-        "results/{dataset}/benchmarks/sft/train_sft.{method}.tsv"
+        benchmarks("sft/train_sft.{method}.tsv")
     conda:
         "../envs/torch.yaml"
     container:
@@ -75,13 +71,7 @@ rule train_sft:
     resources:
         gpu=lambda wc: config["resources"]["gpu"]["sft"],
     params:
-        lm=lambda wc: config["lm"],
-        sft=lambda wc: {
-            k: v
-            for k, v in config["sft"].items()
-            if k not in ("tasks", "max_valid_samples", "seed")
-        },
-        seed=lambda wc: config["sft"]["seed"],
+        sft=lambda wc: tracked(SftTrainParams.from_config(config)),
         checkpoint_dir="checkpoints/{dataset}/sft/{method}",
     script:
         "../workflow/scripts/train_sft.py"

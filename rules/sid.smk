@@ -6,23 +6,23 @@
 rule build_sids:
     input:
         unpack(sid_warm_start),
-        embeddings="results/{dataset}/embed/embeddings.npy",
-        items_parquet="results/{dataset}/data/items.parquet",
+        embeddings=results("embed/embeddings.npy"),
+        items_parquet=results("data/items.parquet"),
     output:
-        sids="results/{dataset}/sid/{method}/sids.parquet",
-        index="results/{dataset}/sid/{method}/index.json",
-        stats="results/{dataset}/sid/{method}/sid_stats.json",
-        codebooks="results/{dataset}/sid/{method}/codebooks.npz",
+        sids=results("sid/{method}/sids.parquet"),
+        index=results("sid/{method}/index.json"),
+        stats=results("sid/{method}/sid_stats.json"),
+        codebooks=results("sid/{method}/codebooks.npz"),
         usage=report(
-            "results/{dataset}/sid/{method}/code_usage.png",
+            results("sid/{method}/code_usage.png"),
             caption="../report/sid_usage.rst",
             category="Semantic IDs",
             labels={"dataset": "{dataset}", "SID method": "{method}"},
         ),
     log:
-        "results/{dataset}/logs/sid/build_sids.{method}.log",
+        logs("sid/build_sids.{method}.log"),
     benchmark:
-        "results/{dataset}/benchmarks/sid/build_sids.{method}.tsv"
+        benchmarks("sid/build_sids.{method}.tsv")
     wildcard_constraints:
         method="rqvae|rqkmeans|rqkmeans_balanced|rqkmeans_plus",
     conda:
@@ -37,7 +37,7 @@ rule build_sids:
             else 0
         ),
     params:
-        sid=lambda wc: sid_params(config, wc.method),
+        sid=lambda wc: tracked(SidParams.from_config(config, wc.method)),
     script:
         "../workflow/scripts/build_sids.py"
 
@@ -45,50 +45,43 @@ rule build_sids:
 rule import_sids:
     input:
         index_json=lambda wc: sid_import_json(config),
-        items_parquet="results/{dataset}/data/items.parquet",
+        items_parquet=results("data/items.parquet"),
     output:
-        sids="results/{dataset}/sid/import/sids.parquet",
-        index="results/{dataset}/sid/import/index.json",
-        stats="results/{dataset}/sid/import/sid_stats.json",
+        sids=results("sid/import/sids.parquet"),
+        index=results("sid/import/index.json"),
+        stats=results("sid/import/sid_stats.json"),
         usage=report(
-            "results/{dataset}/sid/import/code_usage.png",
+            results("sid/import/code_usage.png"),
             caption="../report/sid_usage.rst",
             category="Semantic IDs",
             labels={"dataset": "{dataset}", "SID method": "import"},
         ),
     log:
-        "results/{dataset}/logs/sid/build_sids.import.log",
+        logs("sid/build_sids.import.log"),
     benchmark:
-        "results/{dataset}/benchmarks/sid/build_sids.import.tsv"
+        benchmarks("sid/build_sids.import.tsv")
     conda:
         "../envs/data.yaml"
     threads: 1
     params:
-        sid=lambda wc: {
-            "codebook_sizes": config["sid"]["codebook_sizes"],
-            "seed": config["sid"]["seed"],
-            "import": {
-                "keys": config["sid"]["import"]["keys"],
-                "id_map": config["sid"]["import"]["id_map"],
-            },
-        },
+        sid=lambda wc: tracked(SidParams.from_config(config, "import")),
     script:
         "../workflow/scripts/import_sids.py"
 
 
 rule export_minionerec:
     input:
-        sids="results/{dataset}/sid/{method}/sids.parquet",
-        items_parquet="results/{dataset}/data/items.parquet",
-        train="results/{dataset}/data/train.parquet",
-        valid="results/{dataset}/data/valid.parquet",
-        test="results/{dataset}/data/test.parquet",
+        sids=results("sid/{method}/sids.parquet"),
+        items_parquet=results("data/items.parquet"),
+        train=results("data/train.parquet"),
+        valid=results("data/valid.parquet"),
+        test=results("data/test.parquet"),
     output:
-        directory("results/{dataset}/sid/{method}/minionerec"),
+        directory(results("sid/{method}/minionerec")),
     log:
-        "results/{dataset}/logs/sid/export_minionerec.{method}.log",
+        logs("sid/export_minionerec.{method}.log"),
     benchmark:
-        "results/{dataset}/benchmarks/sid/export_minionerec.{method}.tsv"
+        benchmarks("sid/export_minionerec.{method}.tsv")
     conda:
         "../envs/data.yaml"
     threads: 1

@@ -1,17 +1,17 @@
-"""Tiny SFT inputs (items, samples and SID tables as the contract's parquet files) and params
-(a helper module for the sft, lm and workflow tests; tests/ is on sys.path through
-tests/conftest.py)."""
+"""Tiny SFT inputs (items, samples and SID tables as the contract's parquet files) and the
+lm / sft parameter objects of a seconds-long CPU run (a helper module for the sft, lm and
+workflow tests; tests/ is on sys.path through tests/conftest.py)."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+from genrec.lm.params import LmParams
+from genrec.sft.params import SftDataParams, SftTrainParams
+
 WORDS = ["steel", "bolt", "nut", "washer", "glove", "tape", "drill", "bit", "valve", "pipe"]
 
 
@@ -79,46 +79,63 @@ def write_tables(tables: dict[str, pd.DataFrame], root: Path) -> dict[str, Path]
     return paths
 
 
-def default_config() -> dict:
-    """The validated embedded config (defaults filled in)."""
-    from genrec.config import validate_config
+# the lm.scratch shape of these tests (the rest: schema defaults)
+TINY_SCRATCH = {
+    "hidden_size": 32,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "intermediate_size": 64,
+    "max_position_embeddings": 256,
+    "tokenizer_vocab_size": 400,
+}
+# the task mix of these tests (not the demo's, which trains sid_next alone)
+TINY_CAPS = {
+    "sid_next": None,
+    "sid_to_title": None,
+    "title_to_sid": None,
+    "title_history_to_sid": 300,
+    "sid_history_to_title": 300,
+    "title_history_to_title": 0,
+}
+# sft keys for a seconds-long CPU run (seed 0: the seed these tests train and sample with)
+TINY_SFT = {
+    "max_valid_samples": 16,
+    "cutoff_len": 128,
+    "epochs": 1,
+    "max_steps": 20,
+    "learning_rate": 5e-3,
+    "per_device_batch_size": 8,
+    "per_device_eval_batch_size": 16,
+    "global_batch_size": 8,
+    "eval_steps": 10,
+    "logging_steps": 2,
+    "early_stopping_patience": 0,
+    "warmup_ratio": 0.1,
+    "seed": 0,
+}
 
-    with open(REPO / "config" / "config.yaml") as fh:
-        cfg = yaml.safe_load(fh)
-    return validate_config(cfg, REPO / "config" / "schema.yaml")
+
+def tiny_tasks(**caps) -> dict:
+    """``sft.tasks`` of the test mix, with ``caps`` (task -> max_samples) on top."""
+    return {task: {"max_samples": cap} for task, cap in {**TINY_CAPS, **caps}.items()}
 
 
-def tiny_params(**sft_overrides) -> tuple[dict, dict]:
-    """(lm, sft) sections for a seconds-long CPU run."""
-    cfg = copy.deepcopy(default_config())
-    lm = cfg["lm"]
-    lm["scratch"].update(
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        intermediate_size=64,
-        max_position_embeddings=256,
-        tokenizer_vocab_size=400,
-    )
-    sft = cfg["sft"]
-    # the task mix of these tests (not the demo's, which trains sid_next alone)
-    caps = {"sid_next": None, "sid_to_title": None, "title_to_sid": None}
-    caps.update(title_history_to_sid=300, sid_history_to_title=300, title_history_to_title=0)
-    sft["tasks"] = {task: {"max_samples": cap} for task, cap in caps.items()}
-    sft.update(
-        max_valid_samples=16,
-        cutoff_len=128,
-        epochs=1,
-        max_steps=20,
-        learning_rate=5e-3,
-        per_device_batch_size=8,
-        per_device_eval_batch_size=16,
-        global_batch_size=8,
-        eval_steps=10,
-        logging_steps=2,
-        early_stopping_patience=0,
-        warmup_ratio=0.1,
-    )
-    sft.update(sft_overrides)
-    return lm, sft
+def tiny_lm(**overrides) -> LmParams:
+    """The tiny scratch LM; ``scratch`` overrides merge into its shape."""
+    scratch = {**TINY_SCRATCH, **overrides.pop("scratch", {})}
+    return LmParams.defaults(scratch=scratch, **overrides)
+
+
+def _sft_section(overrides: dict) -> dict:
+    return {"tasks": tiny_tasks(), **TINY_SFT, **overrides}
+
+
+def tiny_sft_data(**sft_overrides) -> SftDataParams:
+    """SftDataParams of the test mix (``sft`` keys in ``sft_overrides`` on top)."""
+    return SftDataParams.defaults(**_sft_section(sft_overrides))
+
+
+def tiny_sft_train(lm: LmParams | None = None, **sft_overrides) -> SftTrainParams:
+    """SftTrainParams for a seconds-long CPU run on ``lm`` (default :func:`tiny_lm`)."""
+    return SftTrainParams.defaults(lm=lm or tiny_lm(), **_sft_section(sft_overrides))

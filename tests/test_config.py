@@ -53,6 +53,11 @@ def test_minimal_config_gets_all_defaults(schema):
             "sum to 1",
         ),
         (
+            lambda c: c["datasets"]["demo"].update(data={"split": {"ratios": [0.5, 0.1, 0.1]}}),
+            "datasets.demo.data.split.ratios",
+            "[0.5, 0.1, 0.1] must sum to 1",
+        ),
+        (
             lambda c: c["datasets"].update(bad={"reviews": "r.json"}),
             "datasets.bad",
             "",

@@ -10,20 +10,27 @@ import pytest
 import torch
 import yaml
 
+from genrec.baselines.params import PopularityParams
 from genrec.config import validate_config
+from genrec.data.params import DataParams
+from genrec.embed.params import EmbedParams
 from genrec.eval.params import EvalParams
+from genrec.lm.params import LmParams
+from genrec.sft.params import SftDataParams, SftTrainParams
+from genrec.sid.params import SidParams
 
 
 @pytest.fixture(scope="module")
 def reduced_demo(tmp_path_factory, repo_root):
     from genrec.baselines.popularity import run as popularity
-    from genrec.data.pipeline import prepare
+    from genrec.data.pipeline import output_paths, prepare
     from genrec.data.synthetic import write_synthetic
     from genrec.embed.encode import embed_items
     from genrec.eval.generative import evaluate
     from genrec.sft.dataset import build_sft_datasets
     from genrec.sft.train import train_sft
     from genrec.sid.build import build_sids
+    from genrec.sid.build import output_paths as sid_output_paths
 
     torch.set_num_threads(2)
     cfg = validate_config(
@@ -35,21 +42,22 @@ def reduced_demo(tmp_path_factory, repo_root):
     syn.update(n_categories=4, n_brands=8)
     write_synthetic(d / "r.json.gz", d / "m.json.gz", **syn)
     data = d / "data"
-    prepare(d / "r.json.gz", d / "m.json.gz", data, {**cfg["data"], "user_k": 3, "item_k": 3})
-    embed_items(data / "items.parquet", d / "emb.npy", d / "emb.json", cfg["embed"])
-    sid_params = {"codebook_sizes": [8, 8], "seed": 0, "rqkmeans": cfg["sid"]["rqkmeans"]}
-    build_sids(d / "emb.npy", data / "items.parquet", "rqkmeans", sid_params, d / "sid")
+    data_params = DataParams.from_config(cfg, "demo").replace(user_k=3, item_k=3)
+    prepare(d / "r.json.gz", d / "m.json.gz", data_params, output_paths(data))
+    embed_items(data / "items.parquet", d / "emb.npy", d / "emb.json", EmbedParams.from_config(cfg))
+    sid_params = SidParams.from_config(cfg, "rqkmeans").replace(codebook_sizes=(8, 8), seed=0)
+    build_sids(d / "emb.npy", data / "items.parquet", sid_params, sid_output_paths(d / "sid"))
     sft = copy.deepcopy(cfg["sft"])
     sft["tasks"]["sid_next"]["max_samples"] = None
     sft.update(max_valid_samples=200, max_steps=None, eval_steps=None, early_stopping_patience=0)
+    sft["seed"] = 0
     build_sft_datasets(
         data / "train.parquet",
         data / "valid.parquet",
         data / "items.parquet",
         d / "sid" / "sids.parquet",
         d / "sft_data",
-        sft,
-        seed=0,
+        SftDataParams.from_section(sft),
     )
     train_sft(
         d / "sft_data",
@@ -58,9 +66,7 @@ def reduced_demo(tmp_path_factory, repo_root):
         d / "loss.json",
         d / "loss.png",
         d / "ckpt",
-        cfg["lm"],
-        sft,
-        seed=0,
+        SftTrainParams.from_section(sft, lm=LmParams.from_config(cfg)),
     )
     ev = EvalParams.from_config(cfg).replace(ks=(10,), num_beams=10, dtype="float32")
     gen = evaluate(
@@ -79,7 +85,7 @@ def reduced_demo(tmp_path_factory, repo_root):
         data / "items.parquet",
         d / "pop.parquet",
         d / "pop.json",
-        cfg["baselines"]["popularity"],
+        PopularityParams.from_config(cfg),
         [10],
     )
     return d, data, gen, pop

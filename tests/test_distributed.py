@@ -8,6 +8,7 @@ import textwrap
 import pytest
 
 from genrec import distributed
+from genrec import params as params_codec
 
 
 @pytest.fixture
@@ -28,6 +29,10 @@ def entry_module(tmp_path, monkeypatch):
                 Path(out_dir, f"rank{rank}.json").write_text(
                     json.dumps({"world": world, "local": local, "values": values,
                                 "cvd": os.environ.get("CUDA_VISIBLE_DEVICES")}))
+
+            def record_params(out_dir, params):
+                Path(out_dir, "params.json").write_text(
+                    json.dumps({"type": type(params).__qualname__, "fields": params.to_dict()}))
             """
         )
     )
@@ -62,6 +67,37 @@ def test_launch_runs_the_entry_in_accelerate_ranks(entry_module, tmp_path):
         distributed.launch(
             "rank_probe:record", {"out_dir": out, "values": 0, "fail": True}, 1, tmp_path / "b.json"
         )
+
+
+def _rl_params():
+    from genrec.rl.params import RlParams
+
+    return RlParams.defaults(rewards={"semantic": 0.5}, seed=7)
+
+
+def test_rank_main_turns_param_records_back_into_objects(entry_module, tmp_path):
+    params = _rl_params()
+    spec = {
+        "entry": "rank_probe:record_params",
+        "kwargs": {"out_dir": str(tmp_path), "params": params_codec.encode(params)},
+    }
+    (tmp_path / "a.json").write_text(json.dumps(spec))
+    distributed.main([str(tmp_path / "a.json")])
+    got = json.loads((tmp_path / "params.json").read_text())
+    assert got == {"type": "RlParams", "fields": params.to_dict()}
+
+
+@pytest.mark.slow
+def test_launch_carries_param_objects_to_the_ranks(entry_module, tmp_path):
+    params = _rl_params()
+    out = tmp_path / "out"
+    out.mkdir()
+    kwargs = {"out_dir": out, "params": params}
+    distributed.launch("rank_probe:record_params", kwargs, 1, tmp_path / "args.json")
+    got = json.loads((out / "params.json").read_text())
+    assert got == {"type": "RlParams", "fields": params.to_dict()}
+    spec = json.loads((tmp_path / "args.json").read_text())
+    assert params_codec.decode(spec["kwargs"]["params"]) == params
 
 
 def test_entry_must_name_module_and_function(tmp_path):

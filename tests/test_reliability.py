@@ -47,9 +47,10 @@ def _write_gz(path: Path, rows) -> Path:
 
 def _data_params():
     from genrec.config import validate_config
+    from genrec.data.params import DataParams
 
     cfg = validate_config({"datasets": {"x": {"reviews": "r", "meta": "m"}}}, _schema())
-    return {**cfg["data"], "user_k": 1, "item_k": 1}
+    return DataParams.from_config(cfg, "x").replace(user_k=1, item_k=1)
 
 
 def _schema():
@@ -70,10 +71,10 @@ def _leftovers(out: Path) -> str:
 
 
 def _prepare(tmp: Path, reviews: Path, meta: Path) -> tuple[str, str]:
-    from genrec.data.pipeline import prepare
+    from genrec.data.pipeline import output_paths, prepare
 
     out = tmp / "out"
-    msg = _error_of(lambda: prepare(reviews, meta, out, _data_params()))
+    msg = _error_of(lambda: prepare(reviews, meta, _data_params(), output_paths(out)))
     return msg.replace(str(tmp) + "/", ""), _leftovers(out)
 
 
@@ -136,18 +137,19 @@ def _tiny_lm(tmp: Path):
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
     from genrec.lm import build_model_and_tokenizer
+    from genrec.lm.params import LmParams
 
     sids = pd.DataFrame({"item_id": range(12)})
     codes = [[i // 4, i % 4] for i in range(12)]
     sids["codes"] = codes
     sids["tokens"] = [[f"<a_{a}>", f"<b_{b}>"] for a, b in codes]
     sids["sid"] = ["".join(t) for t in sids["tokens"]]
-    lm = {
-        "base_model": "scratch",
-        "scratch": {"tokenizer_vocab_size": 300, "hidden_size": 32, "num_hidden_layers": 1,
-                    "num_attention_heads": 2, "num_key_value_heads": 1, "intermediate_size": 64,
-                    "max_position_embeddings": 256, "tie_word_embeddings": True},
-    }  # fmt: skip
+    lm = LmParams.defaults(
+        base_model="scratch",
+        scratch={"tokenizer_vocab_size": 300, "hidden_size": 32, "num_hidden_layers": 1,
+                 "num_attention_heads": 2, "num_key_value_heads": 1, "intermediate_size": 64,
+                 "max_position_embeddings": 256, "tie_word_embeddings": True},
+    )  # fmt: skip
     _, tok, _ = build_model_and_tokenizer(lm, sids, ["user history items next"], seed=0)
     torch.manual_seed(0)
     model = Qwen2ForCausalLM(

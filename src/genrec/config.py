@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,8 @@ def schema_defaults(section: str, schema: dict | None = None, **overrides) -> di
             raise KeyError(f"config/schema.yaml has no section {section!r}") from None
     value = copy.deepcopy(overrides)
     _raise_first(_Validator(node), value, prefix=section)
+    if tuple(section.split(".")) in SEEDED_SECTIONS:
+        resolve_seeds({"seed": schema["properties"]["seed"]["default"], "_": value}, [("_",)])
     return value
 
 
@@ -135,22 +138,20 @@ def validate_config(config: dict, schema: dict | str | Path) -> dict:
     normalize_yaml_scalars(config)
     _check_removed_keys(config)
     _raise_first(_Validator(schema), config)
-    _check_cross_fields(config)
     resolve_seeds(config)
     data_schema = schema["properties"]["data"]
-    _check_data_section(config.get("data", {}), "data")
     for name, ds in config["datasets"].items():
         if "data" in ds:
             prefix = f"datasets.{name}.data"
             merged = deep_merge(config.get("data", {}), ds["data"])
             _raise_first(_Validator(data_schema), merged, prefix=prefix)
-            _check_data_section(merged, prefix)
         syn = ds.get("synthetic")
         if syn and syn["min_seq_len"] > syn["max_seq_len"]:
             raise ConfigError(
                 f"invalid config at 'datasets.{name}.synthetic': "
                 "min_seq_len must not exceed max_seq_len"
             )
+    build_stage_params(config)
     return config
 
 
@@ -158,12 +159,12 @@ def validate_config(config: dict, schema: dict | str | Path) -> dict:
 SEEDED_SECTIONS = (("sid",), ("sft",), ("rl",), ("baselines", "sasrec"))
 
 
-def resolve_seeds(config: dict) -> dict:
+def resolve_seeds(config: dict, sections=SEEDED_SECTIONS) -> dict:
     """Give every seeded section its seed: its own, or the top-level ``seed`` when null.
 
     The one place of this fallback; rules and the library read ``<section>.seed``.
     """
-    for path in SEEDED_SECTIONS:
+    for path in sections:
         node = config
         for key in path:
             node = node.get(key) if isinstance(node, dict) else None
@@ -184,36 +185,59 @@ def _check_removed_keys(config: dict) -> None:
             raise ConfigError(f"invalid config at '{section}.{key}': this key was removed: {why}")
 
 
-def _check_cross_fields(config: dict) -> None:
-    """Checks between keys that would otherwise fail late, inside a job (after SFT)."""
-    if isinstance(config.get("eval"), dict) and isinstance(config.get("lm"), dict):
-        from genrec.eval.params import EvalParams
+def build_stage_params(config: dict) -> dict:
+    """Build every stage's parameter object once from the validated ``config`` (what the
+    rules build again per job), so that each cross-field check (``eval.num_beams`` >= the
+    largest K, ``rl.per_device_batch_size`` a multiple of ``rl.num_generations``, the
+    split ratios summing to 1, ...) fails before the first job, not inside one after
+    SFT has run. Returns ``{key: object}``; raises :class:`ConfigError` naming the section.
+    """
+    from genrec.baselines.params import PopularityParams, SasrecParams
+    from genrec.data.params import DataParams
+    from genrec.embed.params import EmbedParams
+    from genrec.eval.params import EvalParams
+    from genrec.params import ParamsError
+    from genrec.report.params import ReportParams
+    from genrec.rl.params import RlParams
+    from genrec.sft.params import SftDataParams, SftTrainParams
+    from genrec.sid.params import SidParams
 
+    # (name of the object, config section its keys come from, builder)
+    builders = [("embed", "embed", lambda: EmbedParams.from_config(config))]
+    # the global section first, so that its own errors are named under `data`
+    builders.append(("data", "data", lambda: DataParams.from_section(config["data"])))
+    for name, ds in config["datasets"].items():
+        section = f"datasets.{name}.data" if "data" in ds else "data"
+        builders.append((f"data/{name}", section, partial(DataParams.from_config, config, name)))
+    for method in config["sid"]["methods"]:
+        builders.append((f"sid/{method}", "sid", partial(SidParams.from_config, config, method)))
+    builders += [
+        ("sft/data", "sft", lambda: SftDataParams.from_config(config)),
+        ("sft/train", "sft", lambda: SftTrainParams.from_config(config)),
+        ("eval/test", "eval", lambda: EvalParams.from_config(config, "test")),
+        ("eval/valid", "eval", lambda: EvalParams.from_config(config, "valid")),
+        (
+            "baselines/popularity",
+            "baselines.popularity",
+            lambda: PopularityParams.from_config(config),
+        ),
+        ("report", "report", lambda: ReportParams.from_config(config)),
+    ]
+    if config["rl"]["enabled"]:
+        builders.append(("rl", "rl", lambda: RlParams.from_config(config)))
+    if config["baselines"]["sasrec"]["enabled"]:
+        for name in config["datasets"]:
+            build = partial(SasrecParams.from_config, config, name)
+            builders.append((f"baselines/sasrec/{name}", "baselines.sasrec", build))
+    built = {}
+    for key, section, build in builders:
         try:
-            EvalParams.from_config(config)
-        except ValueError as err:
-            raise ConfigError(f"invalid config at 'eval': {err}") from None
-    rl = config.get("rl", {})
-    g, per_device = rl.get("num_generations"), rl.get("per_device_batch_size")
-    if rl.get("enabled", True) and g and per_device and per_device % g:
-        raise ConfigError(
-            f"invalid config at 'rl.per_device_batch_size': {per_device} is not a multiple of "
-            f"rl.num_generations ({g}); every group of G candidates must stay on one device"
-        )
-    sft = config.get("sft", {})
-    glob, dev = sft.get("global_batch_size"), sft.get("per_device_batch_size")
-    if glob and dev and glob % dev:
-        raise ConfigError(
-            f"invalid config at 'sft.global_batch_size': {glob} is not a multiple of "
-            f"sft.per_device_batch_size ({dev})"
-        )
-
-
-def _check_data_section(data: dict, prefix: str) -> None:
-    """Checks JSON schema cannot express."""
-    ratios = data["split"]["ratios"]
-    if abs(sum(ratios) - 1.0) > 1e-6:
-        raise ConfigError(f"invalid config at '{prefix}.split.ratios': {ratios} must sum to 1")
+            built[key] = build()
+        except ParamsError as err:
+            raise ConfigError(f"invalid config at '{section}.{err.key}': {err.reason}") from None
+        except (ValueError, KeyError, TypeError) as err:
+            raise ConfigError(f"invalid config at '{section}': {err}") from None
+    return built
 
 
 def dataset_data_config(config: dict, dataset: str) -> dict:

@@ -23,11 +23,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from genrec import params as params_codec
+from genrec.params import Params
+
 log = logging.getLogger(__name__)
 
 
 def _jsonable(value: Any) -> Any:
-    """``value`` with paths as strings (the launch file is JSON)."""
+    """``value`` with paths as strings and parameter objects as tagged records (the
+    launch file is JSON; :func:`main` turns the records back into the objects)."""
+    if isinstance(value, Params):
+        return params_codec.encode(value)
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, Mapping):
@@ -47,7 +53,8 @@ def launch(
     """Run ``entry(**kwargs)`` on ``num_processes`` ranks under ``accelerate launch``.
 
     ``entry`` is ``"package.module:function"``; ``kwargs`` must be JSON-serialisable
-    (paths become strings) and are written to ``args_file``. With one process and
+    (paths become strings; :class:`genrec.params.Params` objects arrive as the same
+    objects) and are written to ``args_file``. With one process and
     several GPUs visible, the rank sees only the first (a process that sees several
     GPUs makes ``Trainer`` wrap the model in ``DataParallel``). Raises
     ``RuntimeError`` with the exit code when a rank fails.
@@ -99,7 +106,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     spec = json.loads(Path(ns.args_file).read_text())
     module, _, func = spec["entry"].partition(":")
     setup_logging(None)
-    getattr(importlib.import_module(module), func)(**spec["kwargs"])
+    kwargs = {
+        k: params_codec.decode(v) if params_codec.is_encoded(v) else v
+        for k, v in spec["kwargs"].items()
+    }
+    getattr(importlib.import_module(module), func)(**kwargs)
 
 
 def rank_info() -> tuple[int, int, int]:

@@ -4,9 +4,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genrec.baselines.params import sasrec_params
-from genrec.config import schema_defaults
-
 
 def markov_splits(n_users: int, n_items: int, seed: int = 0, max_history: int = 8):
     """Per-user sequences where the next item is mostly item+1..3 (mod n_items); the last
@@ -58,25 +55,3 @@ def tiny_data(tmp_path_factory):
     splits = markov_splits(n_users=120, n_items=n_items, seed=3)
     paths = write_tables(splits, n_items, tmp_path_factory.mktemp("tiny_data"))
     return {"splits": splits, "paths": paths, "n_items": n_items}
-
-
-# A small, fast SASRec: the resolved params the rule would pass (complete, schema-validated).
-TINY_SASREC = sasrec_params(
-    schema_defaults(
-        "baselines.sasrec",
-        hidden_size=16,
-        num_blocks=1,
-        num_heads=2,
-        dropout=0.1,
-        max_len=8,
-        lr=0.005,
-        weight_decay=0.0,
-        batch_size=64,
-        max_epochs=3,
-        patience=2,
-        eval_k=10,
-        seed=5,
-        device="cpu",
-    ),
-    max_history=8,
-)

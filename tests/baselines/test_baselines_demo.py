@@ -4,36 +4,38 @@ sequence model must beat the popularity list by a wide margin."""
 import yaml
 
 from genrec.baselines import popularity, sasrec
-from genrec.baselines.params import sasrec_params
-from genrec.config import dataset_data_config, validate_config
+from genrec.baselines.params import PopularityParams, SasrecParams
+from genrec.baselines.sasrec.stage import output_paths
+from genrec.config import validate_config
+from genrec.data.params import DataParams
+from genrec.data.pipeline import output_paths as data_output_paths
 from genrec.data.pipeline import prepare
 from genrec.data.synthetic import write_synthetic
 
 
 def test_sasrec_beats_popularity_on_demo_data(tmp_path, repo_root):
     cfg = yaml.safe_load((repo_root / "config/config.yaml").read_text())
-    validate_config(cfg, repo_root / "config/schema.yaml")
+    cfg = validate_config(cfg, repo_root / "config/schema.yaml")
     syn = {**cfg["datasets"]["demo"]["synthetic"], "n_users": 400, "n_items": 150}
     write_synthetic(tmp_path / "r.json.gz", tmp_path / "m.json.gz", **syn)
     prepare(
         tmp_path / "r.json.gz",
         tmp_path / "m.json.gz",
-        tmp_path / "data",
-        dataset_data_config(cfg, "demo"),
+        DataParams.from_config(cfg, "demo"),
+        data_output_paths(tmp_path / "data"),
     )
     d = tmp_path / "data"
     ks = [1, 5, 10, 20]
     pop = popularity.run(
         d / "train.parquet", d / "test.parquet", d / "items.parquet",
         tmp_path / "pop/predictions.parquet", tmp_path / "pop/metrics.json",
-        cfg["baselines"]["popularity"], ks,
+        PopularityParams.from_config(cfg), ks,
     )  # fmt: skip
     # the demo config's SASRec, capped at 5 epochs to keep the test short
-    params = sasrec_params(cfg["baselines"]["sasrec"], 10, gpus=0)
-    params.update(max_epochs=5)
+    params = SasrecParams.from_config(cfg, "demo").replace(max_epochs=5)
     sas = sasrec.train_and_evaluate(
         d / "train.parquet", d / "valid.parquet", d / "test.parquet", d / "items.parquet",
-        tmp_path / "sasrec", params, ks, threads=2,
+        output_paths(tmp_path / "sasrec"), params, ks, threads=2,
     )  # fmt: skip
     print(pop, sas)
     assert sas["n"] == pop["n"] > 100

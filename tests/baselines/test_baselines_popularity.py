@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from genrec.baselines.params import PopularityParams
 from genrec.baselines.popularity import item_counts, popularity_ranking, run
-from genrec.config import schema_defaults
 
 
 def _train():
@@ -53,7 +53,7 @@ def test_run_writes_same_list_for_everyone_and_hand_metrics(tmp_path):
         tmp_path / "items.parquet",
         tmp_path / "out/predictions.parquet",
         tmp_path / "out/metrics.json",
-        schema_defaults("baselines.popularity", count="target"),
+        PopularityParams.defaults(count="target"),
         ks=[1, 3, 10],
     )
     preds = pd.read_parquet(tmp_path / "out/predictions.parquet")
@@ -85,7 +85,7 @@ def test_out_of_range_item_names_the_file(tmp_path):
             tmp_path / "items.parquet",
             tmp_path / "p.parquet",
             tmp_path / "m.json",
-            schema_defaults("baselines.popularity"),
+            PopularityParams.defaults(),
             ks=[1],
         )
     assert not (tmp_path / "m.json").exists()

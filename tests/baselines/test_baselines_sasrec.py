@@ -3,9 +3,9 @@ import json
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY_SASREC
+from sasrec_helpers import TINY_SASREC
 
-from genrec.baselines.params import sasrec_params
+from genrec.baselines.params import SasrecParams
 from genrec.baselines.sasrec import (
     SASRec,
     SASRecConfig,
@@ -13,6 +13,7 @@ from genrec.baselines.sasrec import (
     pad_histories,
     train_and_evaluate,
 )
+from genrec.baselines.sasrec.stage import output_paths
 from genrec.config import schema_defaults
 
 KS = [1, 5, 10, 20]
@@ -22,8 +23,9 @@ KS = [1, 5, 10, 20]
 def trained(tiny_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("sasrec")
     p = tiny_data["paths"]
+    outputs = output_paths(out)
     metrics = train_and_evaluate(
-        p["train"], p["valid"], p["test"], p["items"], out, dict(TINY_SASREC), KS, threads=1
+        p["train"], p["valid"], p["test"], p["items"], outputs, TINY_SASREC, KS, threads=1
     )
     return out, metrics
 
@@ -40,7 +42,7 @@ def test_outputs_follow_the_contract(trained, tiny_data):
     assert preds["target"].tolist() == tiny_data["splits"]["test"]["target"].tolist()
     assert all(len(p) == max(KS) and len(set(p)) == max(KS) for p in preds["predictions"])
     curve = json.loads((out / "training_curve.json").read_text())
-    assert 1 <= len(curve) <= TINY_SASREC["max_epochs"]
+    assert 1 <= len(curve) <= TINY_SASREC.max_epochs
     assert {"epoch", "train_loss", "valid_NDCG@10", "valid_HR@10"} <= set(curve[0])
 
 
@@ -81,8 +83,9 @@ def test_scores_do_not_depend_on_batch_or_old_items(trained):
 def test_same_seed_same_model(trained, tiny_data, tmp_path):
     out, metrics = trained
     p = tiny_data["paths"]
+    outputs = output_paths(tmp_path)
     again = train_and_evaluate(
-        p["train"], p["valid"], p["test"], p["items"], tmp_path, dict(TINY_SASREC), KS, threads=1
+        p["train"], p["valid"], p["test"], p["items"], outputs, TINY_SASREC, KS, threads=1
     )
     assert again == metrics
     a = torch.load(out / "model.pt")
@@ -110,13 +113,14 @@ def test_load_rejects_mismatched_config(trained, tmp_path):
 def test_param_resolution():
     section = schema_defaults("baselines.sasrec", seed=11, lr=0.1)
     assert section["max_len"] is None and section["device"] == "auto"
-    p = sasrec_params(section, max_history=7, gpus=0)
+    p = SasrecParams.from_section(section, max_history=7, gpus=0)
     rest = {k: v for k, v in section.items() if k not in ("enabled", "max_len", "device")}
-    assert p == {**rest, "max_len": 7, "seed": 11, "device": "cpu", "lr": 0.1}
-    assert sasrec_params(section, 7, gpus=1)["device"] == "cuda"
-    assert sasrec_params({**section, "max_len": 3, "seed": 2}, 7)["max_len"] == 3
+    assert p.to_dict() == {**rest, "max_len": 7, "seed": 11, "device": "cpu", "lr": 0.1}
+    assert SasrecParams.defaults(max_history=7, gpus=0, seed=11, lr=0.1) == p
+    assert SasrecParams.from_section(section, 7, gpus=1).device == "cuda"
+    assert SasrecParams.from_section({**section, "max_len": 3, "seed": 2}, 7).max_len == 3
     with pytest.raises(ValueError, match="seed is null"):
-        sasrec_params({**section, "seed": None}, 7)
+        SasrecParams.from_section({**section, "seed": None}, 7)
 
 
 def test_section_seeds_fall_back_to_the_top_level_seed_once(repo_root):
@@ -150,8 +154,9 @@ def test_sasrec_trains_and_scores_on_cuda(tiny_data, tmp_path):
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
     p = tiny_data["paths"]
-    params = {**TINY_SASREC, "device": "cuda"}
-    m = train_and_evaluate(p["train"], p["valid"], p["test"], p["items"], tmp_path, params, KS)
+    params = TINY_SASREC.replace(device="cuda")
+    outputs = output_paths(tmp_path)
+    m = train_and_evaluate(p["train"], p["valid"], p["test"], p["items"], outputs, params, KS)
     assert 0.0 <= m["NDCG@10"] <= 1.0
     scorer = SASRecScorer.load(tmp_path / "model.pt", tmp_path / "sasrec_config.json", "cuda")
     cands = torch.tensor([[1, 2, -1]], device="cuda")

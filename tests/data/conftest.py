@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from genrec.config import load_schema, schema_defaults
+from genrec.data.params import DataParams
 
 
 def write_lines(path: Path, records, gz: bool = False, literal: bool = False) -> Path:
@@ -52,8 +53,8 @@ def meta_2018(items=5):
 
 @pytest.fixture
 def params():
-    """A complete ``data`` section: the schema defaults with small k-cores."""
-    return schema_defaults("data", user_k=2, item_k=2)
+    """The data-stage parameters: the schema defaults with small k-cores."""
+    return DataParams.defaults(user_k=2, item_k=2)
 
 
 def synthetic_block(**overrides) -> dict:

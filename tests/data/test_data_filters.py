@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genrec.config import schema_defaults
 from genrec.data import DataError
 from genrec.data.filters import kcore, parse_date, window, window_and_kcore
+from genrec.data.params import DataParams
 
 
 def naive_kcore(rows, user_k, item_k):
@@ -76,12 +76,12 @@ def test_window_widening_until_min_items():
             rows.append((u, i, t2020 + day * i))
             rows.append((u, i + 4, t2019 + day * i))
     df = pd.DataFrame(rows, columns=["user", "item", "ts"])
-    params = schema_defaults(
-        "data", user_k=1, item_k=1, time_window={"start": "2020-01-01", "widen_step_days": 200}
+    params = DataParams.defaults(
+        user_k=1, item_k=1, time_window={"start": "2020-01-01", "widen_step_days": 200}
     )
     core, stats = window_and_kcore(df, params)
     assert sorted(core["item"].unique()) == [0, 1, 2, 3]
-    params["time_window"]["min_items"] = 8
+    params = params.replace(time_window=params.time_window.replace(min_items=8))
     core, stats = window_and_kcore(df, params)
     assert core["item"].nunique() == 8
     assert stats["time_window"]["widening_steps"] == 2  # 2020-01-01 -> 2019-06-15 -> 2018-11-27
@@ -89,11 +89,12 @@ def test_window_widening_until_min_items():
 
 def test_bad_window_dates():
     df = pd.DataFrame({"user": [0], "item": [0], "ts": [0]})
-    params = schema_defaults("data", user_k=1, item_k=1)
+    params = DataParams.defaults(user_k=1, item_k=1)
+    tw = params.time_window
     # the schema's pattern rejects this date too; the library names the key on its own
-    params["time_window"]["start"] = "2020/01/01"
+    bad = params.replace(time_window=tw.replace(start="2020/01/01"))
     with pytest.raises(DataError, match="time_window.start"):
-        window_and_kcore(df, params)
-    params["time_window"].update(start="2020-01-02", end="2020-01-01")
+        window_and_kcore(df, bad)
+    bad = params.replace(time_window=tw.replace(start="2020-01-02", end="2020-01-01"))
     with pytest.raises(DataError, match="not before end"):
-        window_and_kcore(df, params)
+        window_and_kcore(df, bad)

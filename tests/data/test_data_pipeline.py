@@ -6,9 +6,14 @@ import pytest
 from data_helpers import DATA_FILES
 
 from genrec.data import DataError
-from genrec.data.pipeline import prepare
+from genrec.data.pipeline import OUTPUTS, output_paths, prepare
 
 OUT_FILES = set(DATA_FILES)
+
+
+def run(r, m, out, params):
+    """Prepare into the workflow's file names under ``out``."""
+    return prepare(r, m, params, output_paths(out))
 
 
 def _raw(tmp_path, amazon, users=6, items=5):
@@ -20,7 +25,7 @@ def _raw(tmp_path, amazon, users=6, items=5):
 def test_outputs_schemas_and_ids(tmp_path, amazon, params):
     r, m = _raw(tmp_path, amazon)
     out = tmp_path / "out"
-    stats = prepare(r, m, out, params)
+    stats = run(r, m, out, params)
     assert {p.name for p in out.iterdir()} == OUT_FILES
     items = pd.read_parquet(out / "items.parquet")
     assert items["item_id"].tolist() == list(range(5))
@@ -57,8 +62,8 @@ def test_outputs_schemas_and_ids(tmp_path, amazon, params):
 
 def test_deterministic(tmp_path, amazon, params):
     r, m = _raw(tmp_path, amazon)
-    prepare(r, m, tmp_path / "a", params)
-    prepare(r, m, tmp_path / "b", params)
+    run(r, m, tmp_path / "a", params)
+    run(r, m, tmp_path / "b", params)
     for name in OUT_FILES:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
@@ -69,7 +74,7 @@ def test_title_filter_and_kcore_drop_items(tmp_path, amazon, params):
     meta[1]["title"] = " ".join(["word"] * 21)  # too long
     r = amazon.write(tmp_path / "r.json", amazon.reviews_2018(6, 5))
     m = amazon.write(tmp_path / "m.json", meta)
-    stats = prepare(r, m, tmp_path / "out", params)
+    stats = run(r, m, tmp_path / "out", params)
     items = pd.read_parquet(tmp_path / "out" / "items.parquet")
     assert items["source_id"].tolist() == ["I2", "I3", "I4"]
     step = stats["steps"][2]
@@ -78,8 +83,8 @@ def test_title_filter_and_kcore_drop_items(tmp_path, amazon, params):
 
 def test_leave_one_out_option(tmp_path, amazon, params):
     r, m = _raw(tmp_path, amazon)
-    params["split"]["method"] = "leave_one_out"
-    stats = prepare(r, m, tmp_path / "out", params)
+    params = params.replace(split=params.split.replace(method="leave_one_out"))
+    stats = run(r, m, tmp_path / "out", params)
     assert (stats["split"]["test"], stats["split"]["valid"], stats["split"]["train"]) == (6, 6, 12)
     test = pd.read_parquet(tmp_path / "out" / "test.parquet")
     assert sorted(test["user_id"]) == list(range(6))
@@ -91,10 +96,10 @@ def test_malformed_line_error_or_skip(tmp_path, amazon, params):
     r = amazon.write(tmp_path / "r.json", recs)
     m = amazon.write(tmp_path / "m.json", amazon.meta_2018(5))
     with pytest.raises(DataError, match=r"r\.json:5: malformed.*on_bad_line"):
-        prepare(r, m, tmp_path / "out", params)
+        run(r, m, tmp_path / "out", params)
     assert not (tmp_path / "out").exists()
-    params["on_bad_line"] = "skip"
-    stats = prepare(r, m, tmp_path / "out", params)
+    params = params.replace(on_bad_line="skip")
+    stats = run(r, m, tmp_path / "out", params)
     assert stats["inputs"]["reviews"]["bad_lines"] == 1
     assert stats["steps"][0]["interactions"] == 29
 
@@ -105,14 +110,14 @@ def test_missing_required_field(tmp_path, amazon, params):
     r = amazon.write(tmp_path / "r.json", recs)
     m = amazon.write(tmp_path / "m.json", amazon.meta_2018(5))
     with pytest.raises(DataError, match=r"r\.json:8: missing required field 'asin'"):
-        prepare(r, m, tmp_path / "out", params)
+        run(r, m, tmp_path / "out", params)
 
 
 def test_unknown_format(tmp_path, amazon, params):
     r, m = _raw(tmp_path, amazon)
-    params["format"] = "2019"
+    params = params.replace(format="2019")  # past the schema: the library's own check
     with pytest.raises(DataError, match="unknown format '2019'"):
-        prepare(r, m, tmp_path / "out", params)
+        run(r, m, tmp_path / "out", params)
 
 
 def test_metadata_without_matching_items(tmp_path, amazon, params):
@@ -122,29 +127,40 @@ def test_metadata_without_matching_items(tmp_path, amazon, params):
         rec["asin"] = "Z" + rec["asin"]
     m = amazon.write(tmp_path / "m.json", meta)
     with pytest.raises(DataError, match=r"m\.json: none of its 5 metadata records matches"):
-        prepare(r, m, tmp_path / "out", params)
+        run(r, m, tmp_path / "out", params)
 
 
 def test_empty_after_filtering_suggests_fix(tmp_path, amazon, params):
     r, m = _raw(tmp_path, amazon)
-    params["user_k"] = 6  # every user has 5 reviews
+    params = params.replace(user_k=6)  # every user has 5 reviews
     with pytest.raises(DataError, match="lower data.user_k / data.item_k or widen"):
-        prepare(r, m, tmp_path / "out", params)
+        run(r, m, tmp_path / "out", params)
     assert not (tmp_path / "out").exists()
 
 
 def test_failure_leaves_previous_outputs_intact(tmp_path, amazon, params):
     r, m = _raw(tmp_path, amazon)
     out = tmp_path / "out"
-    prepare(r, m, out, params)
+    run(r, m, out, params)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    params["item_k"] = 7
+    params = params.replace(item_k=7)
     with pytest.raises(DataError):
-        prepare(r, m, out, params)
+        run(r, m, out, params)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 def test_nonexistent_input(tmp_path, amazon, params):
     _, m = _raw(tmp_path, amazon)
     with pytest.raises(FileNotFoundError, match="missing_5.json.gz"):
-        prepare(tmp_path / "missing_5.json.gz", m, tmp_path / "out", params)
+        run(tmp_path / "missing_5.json.gz", m, tmp_path / "out", params)
+
+
+def test_outputs_go_to_the_given_paths(tmp_path, amazon, params):
+    r, m = _raw(tmp_path, amazon)
+    outputs = {name: tmp_path / name / f"{name}.out" for name in OUTPUTS}
+    prepare(r, m, params, outputs)
+    assert all(p.is_file() for p in outputs.values())
+    assert len(pd.read_parquet(outputs["items_parquet"])) == 5
+    del outputs["stats"]
+    with pytest.raises(ValueError, match=r"no output path for \['stats'\]"):
+        prepare(r, m, params, outputs)

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from genrec.config import validate_config
-from genrec.data.pipeline import prepare
+from genrec.data.params import DataParams
+from genrec.data.pipeline import output_paths, prepare
 from genrec.data.readers import detect_format
 from genrec.data.synthetic import write_synthetic
 
@@ -33,7 +34,12 @@ def demo(tmp_path_factory, demo_config):
         **demo_config["datasets"]["demo"]["synthetic"],
     )
     seconds = time.perf_counter() - t0
-    stats = prepare(d / "demo_5.json.gz", d / "meta_demo.json.gz", d / "out", demo_config["data"])
+    stats = prepare(
+        d / "demo_5.json.gz",
+        d / "meta_demo.json.gz",
+        DataParams.from_config(demo_config, "demo"),
+        output_paths(d / "out"),
+    )
     return d, stats, seconds
 
 

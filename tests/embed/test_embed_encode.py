@@ -4,7 +4,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genrec.config import schema_defaults
 from genrec.embed import encode as enc
 from genrec.embed.encode import (
     embed_items,
@@ -13,6 +12,7 @@ from genrec.embed.encode import (
     gather_shards,
     resolve_encoder,
 )
+from genrec.embed.params import EmbedParams
 from genrec.embed.text import clean_text, item_texts
 
 
@@ -90,7 +90,7 @@ def test_default_encoder_matches_sentence_transformers(tmp_path):
         "pipette tips",
     ]
     items_frame(titles).to_parquet(tmp_path / "items.parquet")
-    params = schema_defaults("embed", fields=["title"], batch_size=2)
+    params = EmbedParams.defaults(fields=["title"], batch_size=2)
     emb = embed_items(tmp_path / "items.parquet", tmp_path / "e.npy", tmp_path / "s.json", params)
     assert emb.shape == (4, 384) and emb.dtype == np.float32
     np.testing.assert_array_equal(np.load(tmp_path / "e.npy"), emb)
@@ -108,7 +108,7 @@ def test_rank_shards_gather_in_item_id_order(tiny_encoder, tmp_path):
     items_frame([f"item {i} " * (i % 4 + 1) for i in range(7)]).to_parquet(
         tmp_path / "items.parquet"
     )
-    params = schema_defaults("embed", encoder=str(tiny_encoder), batch_size=2)
+    params = EmbedParams.defaults(encoder=str(tiny_encoder), batch_size=2)
     for rank in range(2):
         embed_shard(tmp_path / "items.parquet", tmp_path / "shards", params, rank, 2)
     gathered, _, peak = gather_shards(tmp_path / "shards", 2, 7)
@@ -138,7 +138,7 @@ def test_non_finite_embeddings_fail_naming_items(tiny_encoder, tmp_path, monkeyp
             tmp_path / "items.parquet",
             tmp_path / "e.npy",
             tmp_path / "s.json",
-            schema_defaults("embed", encoder=str(tiny_encoder)),
+            EmbedParams.defaults(encoder=str(tiny_encoder)),
         )
     assert not (tmp_path / "e.npy").exists()
 
@@ -167,7 +167,7 @@ def test_accelerate_launch_two_cpu_processes(tiny_encoder, tmp_path):
     items_frame([f"thing {i} " * (i % 3 + 1) for i in range(9)]).to_parquet(
         tmp_path / "items.parquet"
     )
-    params = schema_defaults("embed", encoder=str(tiny_encoder), batch_size=2)
+    params = EmbedParams.defaults(encoder=str(tiny_encoder), batch_size=2)
     one = embed_items(tmp_path / "items.parquet", tmp_path / "a.npy", tmp_path / "a.json", params)
     two = embed_items(
         tmp_path / "items.parquet", tmp_path / "b.npy", tmp_path / "b.json", params, num_gpus=2

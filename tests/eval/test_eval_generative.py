@@ -9,6 +9,7 @@ from genrec.eval import generative as gen
 from genrec.eval.metrics import ranking_metrics
 from genrec.eval.params import EvalParams
 from genrec.lm import encode_prompt
+from genrec.params import decode, encode
 from genrec.prompts import sid_next
 
 PARAMS = EvalParams(
@@ -98,6 +99,35 @@ def test_rank_shards_merge_to_the_single_process_result(workdir):
         gen.merge_shards(shards[:2], 7)
 
 
+def test_rank_entry_point_runs_in_process(workdir):
+    """What `accelerate launch -m genrec.distributed FILE` runs per rank (the parameters
+    arrive as the EvalParams object), in this process: the single-process result."""
+    from genrec.distributed import main as rank_main
+
+    out = workdir / "rank"
+    kwargs = {
+        "model_dir": str(workdir / "model"),
+        "sids": str(workdir / "sids.parquet"),
+        "samples": str(workdir / "test.parquet"),
+        "out_predictions": str(out / "predictions.parquet"),
+        "out_metrics": str(out / "metrics.json"),
+        "params": encode(PARAMS),  # as genrec.distributed.launch writes it
+        "stage": "sft",
+        "sid_method": "rqkmeans",
+        "split": "test",
+        "shard_dir": str(out / "shards"),
+    }
+    spec = {"entry": "genrec.eval.generative:evaluate_rank", "kwargs": kwargs}
+    (workdir / "rank_args.json").write_text(json.dumps(spec))
+    rank_main([str(workdir / "rank_args.json")])
+    single = _evaluate(workdir, "rank_single")
+    assert json.loads((out / "metrics.json").read_text()) == single
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(out / "predictions.parquet"),
+        pd.read_parquet(workdir / "rank_single" / "predictions.parquet"),
+    )
+
+
 def test_predictions_follow_the_model_and_come_back_in_prompt_order(tiny):
     """A model pushed towards one item's SID ranks that item first for every prompt."""
     model, tokenizer, sids = tiny
@@ -138,7 +168,9 @@ def test_bad_inputs_give_clear_errors(workdir, tmp_path):
     test, valid = EvalParams.from_config(cfg), EvalParams.from_config(cfg, "valid")
     assert test.ks == (1, 5, 10) and test.num_beams == 10 and test.max_samples is None
     assert valid.max_samples == 9
-    assert EvalParams(**test.to_dict()) == test  # what a multi-GPU rank rebuilds
+    assert test.to_dict()["ks"] == [1, 5, 10]  # JSON-able
+    assert EvalParams.from_section(test.to_dict()) == test
+    assert decode(json.loads(json.dumps(encode(test)))) == test  # what a multi-GPU rank gets
     bad = pd.read_parquet(workdir / "test.parquet").drop(columns=["target"])
     bad.to_parquet(tmp_path / "bad.parquet")
     with pytest.raises(ValueError, match=r"bad.parquet: missing column\(s\) \['target'\]"):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from sft_helpers import make_tables, tiny_params
+from sft_helpers import make_tables, tiny_lm, tiny_sft_data, tiny_sft_train
 
 from genrec.lm import build_model_and_tokenizer, load_model_and_tokenizer, sid_token_ids
 from genrec.lm.base import META_FILE, convert_base_model, resolve_base_model
@@ -54,8 +54,7 @@ def test_sid_tokens_and_one_sft_step_on_the_backbone(smollm2, tmp_path):
     from genrec.sft.dataset import build_sft_datasets
 
     tables = make_tables()
-    lm, sft = tiny_params(max_steps=1, eval_steps=None, cutoff_len=96, learning_rate=1e-4)
-    lm = {**lm, "base_model": "smollm2-135m"}
+    lm = tiny_lm(base_model="smollm2-135m")
     model, tok, sid_ids = build_model_and_tokenizer(lm, tables["sids"], base_model_dir=smollm2)
     assert tok.eos_token == tok.pad_token == "<|im_end|>"
     assert model.config.eos_token_id == tok.eos_token_id and model.config.pad_token_id == 2
@@ -64,7 +63,12 @@ def test_sid_tokens_and_one_sft_step_on_the_backbone(smollm2, tmp_path):
 
     paths = write_tables(tables, tmp_path)
     build_sft_datasets(
-        paths["train"], paths["valid"], paths["items"], paths["sids"], tmp_path / "ds", sft, 0
+        paths["train"],
+        paths["valid"],
+        paths["items"],
+        paths["sids"],
+        tmp_path / "ds",
+        tiny_sft_data(),
     )
     summary = train_sft(
         tmp_path / "ds",
@@ -73,9 +77,15 @@ def test_sid_tokens_and_one_sft_step_on_the_backbone(smollm2, tmp_path):
         tmp_path / "loss.json",
         tmp_path / "loss.png",
         tmp_path / "ckpt",
-        lm,
-        {**sft, "per_device_batch_size": 2, "global_batch_size": 2, "max_valid_samples": 4},
-        seed=0,
+        tiny_sft_train(
+            lm,
+            max_steps=1,
+            eval_steps=None,
+            cutoff_len=96,
+            learning_rate=1e-4,
+            per_device_batch_size=2,
+            global_batch_size=2,
+        ),
         base_model_dir=smollm2,
     )
     assert summary["global_step"] == 1

@@ -3,6 +3,7 @@ import json
 import pandas as pd
 import pytest
 
+from genrec.report.params import ReportParams
 from genrec.report.runtime import collect_benchmarks, plot_runtimes
 from genrec.report.summary import metrics_table, write_metrics_table
 from genrec.report.targets import metrics_files
@@ -51,8 +52,9 @@ def test_table_has_one_row_per_model_with_all_k(tmp_path):
         _write_metrics(tmp_path / "rl.json", "rl", "rqvae", scale=0.9),
     ]
     out = tmp_path / "out"
+    params = ReportParams(sort_by=None, dpi=50)  # rows in input order
     table = write_metrics_table(
-        files, out / "metrics.csv", out / "metrics.png", out / "metrics.html", KS, {"dpi": 50}
+        files, out / "metrics.csv", out / "metrics.png", out / "metrics.html", KS, params
     )
     csv = pd.read_csv(out / "metrics.csv")
     assert list(csv["label"]) == ["popularity", "sasrec", "sft (rqvae)", "rl (rqvae)"]

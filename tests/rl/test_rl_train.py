@@ -21,6 +21,7 @@ def demo(tmp_path_factory):
     """A tiny 'SFT model' (scratch Qwen2 + BPE tokenizer + SID tokens) and its tables."""
     from genrec.baselines.sasrec import SASRec, SASRecConfig
     from genrec.lm import build_model_and_tokenizer
+    from genrec.lm.params import LmParams
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("rl")
@@ -49,9 +50,9 @@ def demo(tmp_path_factory):
         prompts.title_history_to_sid(["t"]),
     ]
     corpus += items.title.tolist()
-    lm = {
-        "base_model": "scratch",
-        "scratch": {
+    lm = LmParams.defaults(
+        base_model="scratch",
+        scratch={
             "tokenizer_vocab_size": 300,
             "hidden_size": 32,
             "num_hidden_layers": 1,
@@ -61,7 +62,7 @@ def demo(tmp_path_factory):
             "max_position_embeddings": 512,
             "tie_word_embeddings": True,
         },
-    }
+    )
     model, tokenizer, _ = build_model_and_tokenizer(lm, sids, corpus, seed=0)
     model.save_pretrained(root / "sft")
     tokenizer.save_pretrained(root / "sft")
@@ -118,8 +119,11 @@ def test_rollout_gives_g_valid_sids_per_prompt(demo, mode):
 
 
 def _params(**over):
+    """RlParams of a two-step CPU run; a ``rewards`` override lists the rewards that run
+    (the others get weight 0)."""
+    from genrec.rl.params import RlParams
+
     p = {
-        "enabled": True,
         "beta": 0.04,
         "learning_rate": 1e-3,
         "epochs": 1,
@@ -135,8 +139,10 @@ def _params(**over):
         "logging_steps": 1,
         "seed": 3,
     }
+    if "rewards" in over:
+        over["rewards"] = {name: 0.0 for name in p["rewards"]} | over["rewards"]
     p.update(over)
-    return p
+    return RlParams.defaults(**p)
 
 
 def _run(demo, out, params, num_gpus=0, sft=None):
@@ -199,6 +205,7 @@ def test_grpo_steps_change_weights_log_rewards_and_resume(demo, tmp_path):
 
 
 def test_sampling_rollouts_and_config_errors(demo, tmp_path):
+    from genrec.params import ParamsError
     from genrec.rl.train import grpo_config
 
     out = tmp_path / "sample"
@@ -210,8 +217,9 @@ def test_sampling_rollouts_and_config_errors(demo, tmp_path):
     logged = json.loads((out / "rl_log.json").read_text())
     assert logged["global_step"] == 1 and logged["invalid_completions"] == 0
     assert "rewards/rule/mean" in logged["log_history"][0]
-    with pytest.raises(ValueError, match="multiple of"):
-        grpo_config(_params(per_device_batch_size=6), tmp_path, "cpu", 0)
+    with pytest.raises(ParamsError, match="per_device_batch_size: 6 is not a multiple of"):
+        _params(per_device_batch_size=6)  # checked when the parameters are built
+    assert grpo_config(_params(), tmp_path, "cpu").seed == 3  # the seed comes with the params
 
 
 @pytest.mark.gpu

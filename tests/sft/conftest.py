@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sft_helpers import make_tables, tiny_params, write_tables
+from sft_helpers import make_tables, tiny_sft_data, write_tables
 
 
 @pytest.fixture
@@ -17,7 +17,6 @@ def sft_inputs(tmp_path, tables):
     from genrec.sft.dataset import build_sft_datasets
 
     paths = write_tables(tables, tmp_path)
-    _, sft = tiny_params()
     paths["datasets"] = tmp_path / "datasets"
     build_sft_datasets(
         paths["train"],
@@ -25,7 +24,6 @@ def sft_inputs(tmp_path, tables):
         paths["items"],
         paths["sids"],
         paths["datasets"],
-        sft,
-        seed=0,
+        tiny_sft_data(),
     )
     return paths

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
-from sft_helpers import make_tables, tiny_params, write_tables
+from sft_helpers import make_tables, tiny_sft_data, tiny_tasks, write_tables
 
 from genrec import prompts
 from genrec.sft.dataset import build_sft_datasets, build_sft_tables
 
 
-def _params(**caps):
-    _, sft = tiny_params()
-    sft = copy.deepcopy(sft)
-    for task, cap in caps.items():
-        sft["tasks"][task]["max_samples"] = cap
-    return sft
+def _params(seed=0, **caps):
+    return tiny_sft_data(tasks=tiny_tasks(**caps), seed=seed)
 
 
 def test_tasks_sizes_and_texts():
     t = make_tables()
-    params = _params(title_history_to_sid=5, sid_history_to_title=0, title_history_to_title=3)
-    train, valid = build_sft_tables(t["train"], t["valid"], t["items"], t["sids"], params, seed=1)
+    params = _params(
+        seed=1, title_history_to_sid=5, sid_history_to_title=0, title_history_to_title=3
+    )
+    train, valid = build_sft_tables(t["train"], t["valid"], t["items"], t["sids"], params)
     counts = train["task"].value_counts().to_dict()
     n_items = len(t["items"])
     assert counts == {
@@ -66,17 +62,17 @@ def test_tasks_sizes_and_texts():
             assert (row.prompt, row.response) == expected
     # validation: task 1 on the valid split only, capped
     assert set(valid["task"]) == {"sid_next"}
-    assert len(valid) == params["max_valid_samples"]
+    assert len(valid) == params.max_valid_samples
     valid_pairs = set(zip(t["valid"].user_id, t["valid"].target, strict=True))
     assert set(zip(valid.user_id, valid.target, strict=True)) <= valid_pairs
 
 
 def test_seeded_and_shuffled():
     t = make_tables()
-    params = _params(title_history_to_sid=10)
-    a, _ = build_sft_tables(t["train"], t["valid"], t["items"], t["sids"], params, seed=3)
-    b, _ = build_sft_tables(t["train"], t["valid"], t["items"], t["sids"], params, seed=3)
-    c, _ = build_sft_tables(t["train"], t["valid"], t["items"], t["sids"], params, seed=4)
+    params = _params(seed=3, title_history_to_sid=10)
+    a, _ = build_sft_tables(t["train"], t["valid"], t["items"], t["sids"], params)
+    b, _ = build_sft_tables(t["train"], t["valid"], t["items"], t["sids"], params)
+    c, _ = build_sft_tables(t["train"], t["valid"], t["items"], t["sids"], params.replace(seed=4))
     assert a.equals(b)
     assert not a.equals(c)
     assert a["task"].iloc[:40].nunique() > 1  # tasks are mixed, not in blocks
@@ -86,7 +82,7 @@ def test_all_tasks_off_is_an_error():
     t = make_tables()
     params = _params(**{task: 0 for task in prompts.TASKS})
     with pytest.raises(ValueError, match="empty"):
-        build_sft_tables(t["train"], t["valid"], t["items"], t["sids"], params, seed=0)
+        build_sft_tables(t["train"], t["valid"], t["items"], t["sids"], params)
 
 
 def test_saved_to_disk_with_train_and_valid(tmp_path):
@@ -94,7 +90,7 @@ def test_saved_to_disk_with_train_and_valid(tmp_path):
 
     paths = write_tables(make_tables(), tmp_path)
     counts = build_sft_datasets(
-        paths["train"], paths["valid"], paths["items"], paths["sids"], tmp_path / "ds", _params(), 0
+        paths["train"], paths["valid"], paths["items"], paths["sids"], tmp_path / "ds", _params()
     )
     dd = load_from_disk(str(tmp_path / "ds"))
     assert set(dd) == {"train", "valid"}
@@ -114,7 +110,6 @@ def test_bad_inputs_name_the_file(tmp_path):
             tmp_path / "nosid.parquet",
             tmp_path / "o",
             _params(),
-            0,
         )
     t["sids"].iloc[:-2].to_parquet(tmp_path / "short.parquet")
     with pytest.raises(ValueError, match=r"short\.parquet: 2 item\(s\) have no SID"):
@@ -125,6 +120,5 @@ def test_bad_inputs_name_the_file(tmp_path):
             tmp_path / "short.parquet",
             tmp_path / "o",
             _params(),
-            0,
         )
     assert not (tmp_path / "o").exists()

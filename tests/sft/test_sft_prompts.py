@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sft_helpers import make_tables, tiny_params
+from sft_helpers import make_tables, tiny_sft_data
 
 from genrec.eval.generative import build_prompts
 from genrec.lm import add_sid_tokens, encode_prompt, train_scratch_tokenizer
@@ -13,8 +13,7 @@ from genrec.sft.train import tokenize_datasets
 
 def test_sft_rl_and_eval_build_the_same_task1_prompt():
     t = make_tables()
-    _, sft = tiny_params()
-    train, _ = build_sft_tables(t["train"], t["valid"], t["items"], t["sids"], sft, seed=0)
+    train, _ = build_sft_tables(t["train"], t["valid"], t["items"], t["sids"], tiny_sft_data())
     sft_prompt = {
         (r.user_id, r.target): r.prompt for r in train.itertuples() if r.task == "sid_next"
     }
@@ -42,8 +41,8 @@ def test_trained_prompt_ids_equal_encode_prompt():
     from datasets import Dataset
 
     t = make_tables()
-    _, sft = tiny_params()
-    train, valid = build_sft_tables(t["train"], t["valid"], t["items"], t["sids"], sft, seed=0)
+    sft = tiny_sft_data()
+    train, valid = build_sft_tables(t["train"], t["valid"], t["items"], t["sids"], sft)
     tok = train_scratch_tokenizer(train.prompt.tolist() + train.response.tolist(), 400)
     add_sid_tokens(tok, t["sids"])
     data = tokenize_datasets({"valid": Dataset.from_pandas(valid)}, tok, cutoff_len=512)["valid"]

@@ -9,7 +9,7 @@ import pytest
 import torch
 from lm_helpers import tiny_qwen2
 from safetensors.torch import load_file
-from sft_helpers import make_tables, tiny_params
+from sft_helpers import make_tables, tiny_lm, tiny_sft_train
 from transformers import TrainerCallback
 
 from genrec import prompts
@@ -22,7 +22,7 @@ from genrec.lm import (
 from genrec.sft.train import train_sft
 
 
-def _run(paths, out, lm, sft, **kw):
+def _run(paths, out, params, **kw):
     return train_sft(
         paths["datasets"],
         paths["sids"],
@@ -30,9 +30,7 @@ def _run(paths, out, lm, sft, **kw):
         out / "loss.json",
         out / "loss.png",
         out / "ckpt",
-        lm,
-        sft,
-        seed=0,
+        params,
         **kw,
     )
 
@@ -42,8 +40,7 @@ def _weights(model_dir):
 
 
 def test_loss_goes_down_and_model_reloads_and_generates(sft_inputs, tmp_path):
-    lm, sft = tiny_params()
-    summary = _run(sft_inputs, tmp_path, lm, sft)
+    summary = _run(sft_inputs, tmp_path, tiny_sft_train())
     saved = json.loads((tmp_path / "loss.json").read_text())
     assert saved["global_step"] == 20 and saved["resumed_from_step"] == 0
     valid = [e["loss"] for e in saved["valid"]]
@@ -89,13 +86,13 @@ class _StartStep(TrainerCallback):
 
 
 def test_killed_run_resumes_from_last_checkpoint(sft_inputs, tmp_path):
-    lm, sft = tiny_params()
+    params = tiny_sft_train()
     with pytest.raises(KeyboardInterrupt):
-        _run(sft_inputs, tmp_path / "a", lm, sft, callbacks=[_Crash(10)])
+        _run(sft_inputs, tmp_path / "a", params, callbacks=[_Crash(10)])
     assert (tmp_path / "a" / "ckpt" / "checkpoint-10").is_dir()
     assert not (tmp_path / "a" / "model").exists()
     start = _StartStep()
-    summary = _run(sft_inputs, tmp_path / "a", lm, sft, callbacks=[start])
+    summary = _run(sft_inputs, tmp_path / "a", params, callbacks=[start])
     assert start.steps == [10]
     assert summary["resumed_from_step"] == 10 and summary["global_step"] == 20
     # training steps 1..10 come from the first run's state, 11..20 from the rerun
@@ -103,26 +100,25 @@ def test_killed_run_resumes_from_last_checkpoint(sft_inputs, tmp_path):
 
     # a changed config starts afresh instead of resuming
     with pytest.raises(KeyboardInterrupt):
-        _run(sft_inputs, tmp_path / "b", lm, sft, callbacks=[_Crash(10)])
-    lm2 = {**lm, "scratch": {**lm["scratch"], "intermediate_size": 48}}
+        _run(sft_inputs, tmp_path / "b", params, callbacks=[_Crash(10)])
+    changed = tiny_sft_train(lm=tiny_lm(scratch={"intermediate_size": 48}))
     start = _StartStep()
-    summary = _run(sft_inputs, tmp_path / "b", lm2, sft, callbacks=[start])
+    summary = _run(sft_inputs, tmp_path / "b", changed, callbacks=[start])
     assert start.steps == [0] and summary["resumed_from_step"] == 0
 
 
 def test_same_seed_same_model(sft_inputs, tmp_path):
-    lm, sft = tiny_params(max_steps=6, eval_steps=3)
-    _run(sft_inputs, tmp_path / "a", lm, sft)
-    _run(sft_inputs, tmp_path / "b", lm, sft)
+    params = tiny_sft_train(max_steps=6, eval_steps=3)
+    _run(sft_inputs, tmp_path / "a", params)
+    _run(sft_inputs, tmp_path / "b", params)
     a, b = _weights(tmp_path / "a" / "model"), _weights(tmp_path / "b" / "model")
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_freeze_llm_trains_only_sid_rows(sft_inputs, tmp_path):
-    lm, sft = tiny_params(max_steps=6, eval_steps=3, keep_checkpoints=True)
-    lm = {**lm, "freeze_llm": True, "scratch": {**lm["scratch"], "tie_word_embeddings": False}}
-    _run(sft_inputs, tmp_path, lm, sft)
+    lm = tiny_lm(freeze_llm=True, scratch={"tie_word_embeddings": False})
+    _run(sft_inputs, tmp_path, tiny_sft_train(lm, max_steps=6, eval_steps=3, keep_checkpoints=True))
     before = _weights(tmp_path / "ckpt" / "init")
     after = _weights(tmp_path / "model")
     sid_ids = json.loads((tmp_path / "ckpt" / "init" / "genrec_sid_tokens.json").read_text())[
@@ -145,9 +141,8 @@ def test_pretrained_checkpoint_directory(sft_inputs, tmp_path):
     base = tmp_path / "base"
     model.save_pretrained(base)
     tok.save_pretrained(base)
-    lm, sft = tiny_params(max_steps=4, eval_steps=2)
-    lm = {**lm, "base_model": str(base), "freeze_llm": True}
-    _run(sft_inputs, tmp_path, lm, sft)
+    lm = tiny_lm(base_model=str(base), freeze_llm=True)
+    _run(sft_inputs, tmp_path, tiny_sft_train(lm, max_steps=4, eval_steps=2))
     trained, trained_tok = load_model_and_tokenizer(tmp_path / "model")
     sids = make_tables()["sids"]
     assert trained_tok.convert_ids_to_tokens(list(range(len(tok)))) == tok.convert_ids_to_tokens(
@@ -162,8 +157,9 @@ def test_pretrained_checkpoint_directory(sft_inputs, tmp_path):
 def test_rank_entry_point_runs_in_process(sft_inputs, tmp_path):
     """What `accelerate launch -m genrec.distributed FILE` runs per rank, in this process."""
     from genrec.distributed import main as rank_main
+    from genrec.params import encode
 
-    lm, sft = tiny_params(max_steps=2, eval_steps=2)
+    params = tiny_sft_train(max_steps=2, eval_steps=2)
     kwargs = {
         "datasets_dir": str(sft_inputs["datasets"]),
         "sids_parquet": str(sft_inputs["sids"]),
@@ -171,9 +167,7 @@ def test_rank_entry_point_runs_in_process(sft_inputs, tmp_path):
         "loss_json": str(tmp_path / "loss.json"),
         "loss_png": str(tmp_path / "loss.png"),
         "checkpoint_dir": str(tmp_path / "ckpt"),
-        "lm": lm,
-        "sft": sft,
-        "seed": 0,
+        "params": encode(params),  # as genrec.distributed.launch writes it
     }
     spec = {"entry": "genrec.sft.train:train_rank", "kwargs": kwargs}
     (tmp_path / "args.json").write_text(json.dumps(spec))
@@ -187,8 +181,8 @@ def test_gpu_training_all_devices(sft_inputs, tmp_path):
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
     n = torch.cuda.device_count()
-    lm, sft = tiny_params(per_device_batch_size=4, global_batch_size=8)
-    summary = _run(sft_inputs, tmp_path, lm, sft, num_gpus=n)
+    params = tiny_sft_train(per_device_batch_size=4, global_batch_size=8)
+    summary = _run(sft_inputs, tmp_path, params, num_gpus=n)
     assert summary["world_size"] == n
     assert summary["global_step"] == 20
     assert summary["peak_gpu_memory_mb"] > 0  # recorded for the results page
@@ -208,8 +202,7 @@ def test_one_prompt_length_rule_for_sft_rl_and_evaluation(sft_inputs, tmp_path):
     from genrec.lm import encode_example, read_prompt_limit
     from genrec.rl.rollout import ConstrainedRollout
 
-    lm, sft = tiny_params(max_steps=2, eval_steps=None, cutoff_len=64)
-    _run(sft_inputs, tmp_path, lm, sft)
+    _run(sft_inputs, tmp_path, tiny_sft_train(max_steps=2, eval_steps=None, cutoff_len=64))
     sids = pd.read_parquet(sft_inputs["sids"])
     limit = read_prompt_limit(tmp_path / "model")
     assert limit == 64 - sids["tokens"].map(len).max() - 1

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from genrec.config import schema_defaults
 from genrec.sid.collisions import resolve_collisions
+from genrec.sid.params import RQKMeansPlusOptions, RQVAEOptions
 from genrec.sid.rqvae import train_rqvae
 
 pytestmark = pytest.mark.gpu
@@ -28,8 +28,8 @@ def clustered(n=400, d=32, k=4, seed=1):
 def test_rqvae_on_gpu_matches_cpu_and_yields_unique_sids():
     x, _ = clustered()
     # no k-means init: faiss is not needed on the GPU host
-    params = schema_defaults(
-        "sid.rqvae", hidden_dims=[64], latent_dim=8, epochs=5, batch_size=64, kmeans_init=False
+    params = RQVAEOptions.defaults(
+        hidden_dims=[64], latent_dim=8, epochs=5, batch_size=64, kmeans_init=False
     )
     gpu = train_rqvae(x, [4, 4, 4], params, seed=0, device="cuda")
     cpu = train_rqvae(x, [4, 4, 4], params, seed=0, device="cpu")
@@ -43,7 +43,7 @@ def test_rqvae_on_gpu_matches_cpu_and_yields_unique_sids():
 def test_rqkmeans_plus_on_gpu_starts_at_given_codebooks():
     x, _ = clustered()
     books = [np.random.default_rng(i).normal(size=(4, 32)).astype(np.float32) for i in range(3)]
-    plus = schema_defaults("sid.rqkmeans_plus", epochs=0)
+    plus = RQKMeansPlusOptions.defaults(epochs=0)
     res = train_rqvae(
         x, [4, 4, 4], plus, seed=0, device="cuda", residual=True, init_codebooks=books
     )

@@ -8,14 +8,13 @@ import pytest
 from sid_helpers import items_table
 from sklearn.metrics import homogeneity_score
 
-from genrec.config import schema_defaults
-from genrec.sid.build import build_sids, load_codebooks
+from genrec.sid.build import build_sids, load_codebooks, output_paths
+from genrec.sid.params import RQKMeansPlusOptions, RQVAEOptions, SidParams
 from genrec.sid.rqvae import train_rqvae
 
 SIZES = [8, 8, 8]
-# the complete `sid` section: schema defaults with small sizes
-PARAMS = schema_defaults(
-    "sid",
+# the `sid` section: schema defaults with small sizes
+SID = dict(
     codebook_sizes=SIZES,
     seed=3,
     rqkmeans={"niter": 10},
@@ -23,6 +22,11 @@ PARAMS = schema_defaults(
     rqvae={"hidden_dims": [32], "latent_dim": 8, "epochs": 20, "batch_size": 64, "eval_every": 5},
     rqkmeans_plus={"hidden_dims": [32], "epochs": 10, "batch_size": 64, "eval_every": 5},
 )
+
+
+def sid_params(method, **overrides):
+    """One method's parameters from :data:`SID` (with ``overrides`` on the section)."""
+    return SidParams.defaults(method, **{**SID, **overrides})
 
 
 def clustered(n=240, d=24, k=4, seed=0, noise=0.15):
@@ -51,7 +55,11 @@ def adversarial(tmp_path_factory):
 def run(root, method, out):
     books = root / "rqkmeans_balanced" / "codebooks.npz" if method == "rqkmeans_plus" else None
     return build_sids(
-        root / "emb.npy", root / "items.parquet", method, PARAMS, out, init_codebooks=books
+        root / "emb.npy",
+        root / "items.parquet",
+        sid_params(method),
+        output_paths(out),
+        init_codebooks=books,
     )
 
 
@@ -99,17 +107,16 @@ def test_same_seed_same_sids(tmp_path):
     other = build_sids(
         tmp_path / "emb.npy",
         tmp_path / "items.parquet",
-        "rqvae",
-        {**PARAMS, "seed": 4},
-        tmp_path / "rqvae_c",
+        sid_params("rqvae", seed=4),
+        output_paths(tmp_path / "rqvae_c"),
     )
     assert other["sid"].tolist() != a["sid"].tolist()
 
 
 def test_rqvae_loss_decreases_and_level1_recovers_clusters():
     x, labels = clustered(n=400, d=32, k=4, seed=1)
-    params = schema_defaults(
-        "sid.rqvae", hidden_dims=[64], latent_dim=8, epochs=40, batch_size=64, eval_every=10
+    params = RQVAEOptions.defaults(
+        hidden_dims=[64], latent_dim=8, epochs=40, batch_size=64, eval_every=10
     )
     res = train_rqvae(x, [8, 4, 4], params, seed=0)
     hist = res["history"]
@@ -132,7 +139,7 @@ def test_rqkmeans_plus_starts_from_the_balanced_codebooks(adversarial):
     if books is None:
         run(adversarial, "rqkmeans_balanced", adversarial / "rqkmeans_balanced")
         books = load_codebooks(adversarial / "rqkmeans_balanced" / "codebooks.npz")
-    plus = schema_defaults("sid.rqkmeans_plus", hidden_dims=[16], epochs=0)
+    plus = RQKMeansPlusOptions.defaults(hidden_dims=[16], epochs=0)
     res = train_rqvae(x, SIZES, plus, seed=0, residual=True, init_codebooks=books)
     resid = x.copy()
     for level, book in enumerate(books):
@@ -150,15 +157,12 @@ def test_bad_embeddings_name_the_items(tmp_path):
     x[7, 3] = np.nan
     np.save(tmp_path / "emb.npy", x)
     write_items(tmp_path / "items.parquet", 50)
+    params, outputs = sid_params("rqkmeans"), output_paths(tmp_path / "o")
     with pytest.raises(ValueError, match=r"item_id \[7\]"):
-        build_sids(
-            tmp_path / "emb.npy", tmp_path / "items.parquet", "rqkmeans", PARAMS, tmp_path / "o"
-        )
+        build_sids(tmp_path / "emb.npy", tmp_path / "items.parquet", params, outputs)
     write_items(tmp_path / "items.parquet", 49)
     with pytest.raises(ValueError, match="does not match 49 items"):
-        build_sids(
-            tmp_path / "emb.npy", tmp_path / "items.parquet", "rqkmeans", PARAMS, tmp_path / "o"
-        )
+        build_sids(tmp_path / "emb.npy", tmp_path / "items.parquet", params, outputs)
 
 
 def test_sinkhorn_last_level_spreads_items_over_codes():
@@ -171,8 +175,8 @@ def test_sinkhorn_last_level_spreads_items_over_codes():
     codes = sinkhorn_codes(dist, epsilon=0.01, iters=100)
     assert torch.bincount(codes, minlength=4).min() >= 8
     x, _ = clustered(n=200, d=16, seed=2)
-    params = schema_defaults("sid.rqvae", hidden_dims=[16], epochs=3)
+    params = RQVAEOptions.defaults(hidden_dims=[16], epochs=3)
     plain = train_rqvae(x, [4, 4, 4], params, seed=0)
-    sk = train_rqvae(x, [4, 4, 4], {**params, "sinkhorn_epsilon": 0.01}, seed=0)
+    sk = train_rqvae(x, [4, 4, 4], params.replace(sinkhorn_epsilon=0.01), seed=0)
     used = lambda r: len(set(r["codes"][:, 2].tolist()))  # noqa: E731
     assert used(sk) >= used(plain) and used(sk) == 4

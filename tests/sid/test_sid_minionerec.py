@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from sid_helpers import items_table
 
-from genrec.config import schema_defaults
-from genrec.sid.build import build_sids, sids_frame
+from genrec.sid.build import build_sids, output_paths, sids_frame
 from genrec.sid.minionerec import CSV_COLUMNS, export_minionerec, read_index_json
+from genrec.sid.params import SidParams
 
 
 def items_frame(n):
@@ -21,22 +21,20 @@ def test_index_json_round_trips_through_the_importer(tmp_path):
     x[:10] = x[0]
     np.save(tmp_path / "emb.npy", x)
     items_frame(80).to_parquet(tmp_path / "items.parquet")
-    params = schema_defaults("sid", codebook_sizes=[4, 4], seed=0, rqkmeans={"niter": 5})
+    section = dict(codebook_sizes=[4, 4], seed=0, rqkmeans={"niter": 5})
     orig = build_sids(
-        tmp_path / "emb.npy", tmp_path / "items.parquet", "rqkmeans", params, tmp_path / "rq"
+        tmp_path / "emb.npy",
+        tmp_path / "items.parquet",
+        SidParams.defaults("rqkmeans", **section),
+        output_paths(tmp_path / "rq"),
     )
     assert orig["codes"].map(len).max() == 3  # has a disambiguation level
     imported = build_sids(
         None,
         tmp_path / "items.parquet",
-        "import",
-        {
-            **params,
-            "import": schema_defaults(
-                "sid.import", index_json=str(tmp_path / "rq" / "index.json"), keys="item_id"
-            ),
-        },
-        tmp_path / "imp",
+        SidParams.defaults("import", **section, **{"import": {"keys": "item_id"}}),
+        output_paths(tmp_path / "imp"),
+        index_json=tmp_path / "rq" / "index.json",
     )
     assert imported["sid"].tolist() == orig["sid"].tolist()
     stats = json.loads((tmp_path / "imp" / "sid_stats.json").read_text())
@@ -62,12 +60,21 @@ def test_import_accepts_source_ids_and_resolves_duplicates(tmp_path):
     df = build_sids(
         None,
         tmp_path / "items.parquet",
-        "import",
-        schema_defaults("sid", codebook_sizes=[4], seed=0),
-        tmp_path / "o",
+        SidParams.defaults("import", codebook_sizes=[4], seed=0),
+        output_paths(tmp_path / "o"),
         index_json=path,
     )
     assert df["sid"].tolist() == ["<a_1><b_2><c_0>", "<a_1><b_2><c_1>", "<a_0><b_0>"]
+    # the file is a rule input, passed as index_json; without it there is nothing to import
+    params = SidParams.defaults("import", codebook_sizes=[4], seed=0)
+    with pytest.raises(ValueError, match="no index.json given"):
+        build_sids(None, tmp_path / "items.parquet", params, output_paths(tmp_path / "o2"))
+    # method import writes no codebooks, so needs no path for them; the others do
+    outputs = {k: v for k, v in output_paths(tmp_path / "o3").items() if k != "codebooks"}
+    build_sids(None, tmp_path / "items.parquet", params, outputs, index_json=path)
+    del outputs["usage"]
+    with pytest.raises(ValueError, match=r"no output path for \['usage'\]"):
+        build_sids(None, tmp_path / "items.parquet", params, outputs, index_json=path)
 
 
 def test_import_errors_name_the_problem(tmp_path):

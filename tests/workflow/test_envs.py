@@ -402,6 +402,34 @@ def _evaluated_params(rules, wildcards) -> dict:
     return out
 
 
+def _recordable(value) -> bool:
+    """Snakemake records a param as the repr of a builtin value and silently skips any
+    other object, so a change inside such an object would never rerun the job."""
+    if value is None or isinstance(value, int | float | bool | str):
+        return True
+    if isinstance(value, list | tuple | set | frozenset):
+        return all(_recordable(v) for v in value)
+    if isinstance(value, dict):
+        return all(_recordable(k) and _recordable(v) for k, v in value.items())
+    return False
+
+
+def test_every_rule_param_is_recorded_by_snakemake(tmp_path):
+    """A config change must rerun the jobs whose params it changes: no rule may pass an
+    object Snakemake cannot record (rules pass stage objects through tracked())."""
+    from types import SimpleNamespace
+
+    wc = SimpleNamespace(dataset="demo", method="rqvae", stage="sft", base="smollm2-135m")
+    wd = _workflow_with_every_rule_file(tmp_path / "repo")
+    unrecorded = []
+    for rule in _load_rules(wd):
+        for name, value in rule.params.items():
+            value = value(wc) if callable(value) else value
+            if not _recordable(value):
+                unrecorded.append(f"{rule.name}.{name}: {type(value).__name__}")
+    assert unrecorded == []
+
+
 def test_rule_params_ignore_config_key_order(tmp_path):
     """Snakemake reruns a job when repr(params) changes: reordering keys in a config file
     must not rerun anything (common.smk puts the validated config in canonical order)."""

@@ -2,6 +2,7 @@
 
 from genrec.baselines.popularity import run
 from genrec.logging import setup_logging
+from genrec.params import decode
 
 setup_logging(snakemake.log[0])
 run(
@@ -10,6 +11,6 @@ run(
     items_path=snakemake.input.items_parquet,
     out_predictions=snakemake.output.predictions,
     out_metrics=snakemake.output.metrics,
-    params=snakemake.params.popularity,
+    params=decode(snakemake.params.popularity),
     ks=snakemake.params.ks,
 )

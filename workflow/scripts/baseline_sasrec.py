@@ -1,9 +1,8 @@
 """SASRec baseline: train, early-stop on valid, evaluate on test over all items."""
 
-from pathlib import Path
-
-from genrec.baselines.sasrec.stage import train_and_evaluate
+from genrec.baselines.sasrec.stage import OUTPUTS, train_and_evaluate
 from genrec.logging import setup_logging
+from genrec.params import decode
 
 setup_logging(snakemake.log[0])
 train_and_evaluate(
@@ -11,8 +10,8 @@ train_and_evaluate(
     valid_path=snakemake.input.valid,
     test_path=snakemake.input.test,
     items_path=snakemake.input.items_parquet,
-    outdir=Path(snakemake.output.model).parent,
-    params=snakemake.params.sasrec,
+    outputs={name: snakemake.output[name] for name in OUTPUTS},
+    params=decode(snakemake.params.sasrec),
     ks=snakemake.params.ks,
     threads=snakemake.threads,
 )

@@ -1,6 +1,7 @@
 """Build the SFT task mixture and validation set (genrec.sft.dataset.build_sft_datasets)."""
 
 from genrec.logging import setup_logging
+from genrec.params import decode
 from genrec.sft.dataset import build_sft_datasets
 
 setup_logging(snakemake.log[0])
@@ -10,6 +11,5 @@ build_sft_datasets(
     items_parquet=snakemake.input.items_parquet,
     sids_parquet=snakemake.input.sids,
     outdir=snakemake.output[0],
-    params=snakemake.params.sft,
-    seed=snakemake.params.seed,
+    params=decode(snakemake.params.sft),
 )

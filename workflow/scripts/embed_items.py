@@ -6,6 +6,7 @@ import torch
 
 from genrec.embed.encode import embed_items
 from genrec.logging import setup_logging
+from genrec.params import decode
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 setup_logging(snakemake.log[0])
@@ -14,6 +15,6 @@ embed_items(
     snakemake.input.items_parquet,
     snakemake.output.embeddings,
     snakemake.output.stats,
-    snakemake.params.embed,
+    decode(snakemake.params.embed),
     num_gpus=snakemake.resources.gpu,
 )

@@ -6,6 +6,7 @@ import torch
 
 from genrec.eval.generative import evaluate
 from genrec.logging import setup_logging
+from genrec.params import decode
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 setup_logging(snakemake.log[0])
@@ -16,7 +17,7 @@ evaluate(
     samples=snakemake.input.samples,
     out_predictions=snakemake.output.predictions,
     out_metrics=snakemake.output.metrics,
-    params=snakemake.params.eval,
+    params=decode(snakemake.params.eval),
     stage=snakemake.wildcards.stage,
     sid_method=snakemake.wildcards.method,
     split=snakemake.params.split,

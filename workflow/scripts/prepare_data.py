@@ -1,14 +1,13 @@
 """Snakemake script: raw reviews + metadata -> items, samples, split, id maps, stats."""
 
-from pathlib import Path
-
-from genrec.data.pipeline import prepare
+from genrec.data.pipeline import OUTPUTS, prepare
 from genrec.logging import setup_logging
+from genrec.params import decode
 
 setup_logging(snakemake.log[0])
 prepare(
     snakemake.input.reviews,
     snakemake.input.meta,
-    Path(snakemake.output.stats).parent,
-    snakemake.params.data,
+    decode(snakemake.params.data),
+    {name: snakemake.output[name] for name in OUTPUTS},
 )

@@ -1,6 +1,7 @@
 """metrics.csv + metrics.png + metrics.html from every model's metrics.json."""
 
 from genrec.logging import setup_logging
+from genrec.params import decode
 from genrec.report.summary import write_metrics_table
 
 setup_logging(snakemake.log[0])
@@ -10,5 +11,5 @@ write_metrics_table(
     out_png=snakemake.output.png,
     out_html=snakemake.output.html,
     ks=snakemake.params.ks,
-    params=snakemake.params.report,
+    params=decode(snakemake.params.report),
 )

@@ -5,6 +5,7 @@ import os
 import torch
 
 from genrec.logging import setup_logging
+from genrec.params import decode
 from genrec.rl.train import train_grpo
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -18,7 +19,7 @@ train_grpo(
     out_model=snakemake.output.model,
     out_history=snakemake.output.history,
     out_curves=snakemake.output.curves,
-    params=snakemake.params.rl,
+    params=decode(snakemake.params.rl),
     embeddings=snakemake.input.get("embeddings"),
     sasrec_model=snakemake.input.get("sasrec_model"),
     sasrec_config=snakemake.input.get("sasrec_config"),

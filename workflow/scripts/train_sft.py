@@ -5,6 +5,7 @@ import os
 import torch
 
 from genrec.logging import setup_logging
+from genrec.params import decode
 from genrec.sft.train import train_sft
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -18,8 +19,6 @@ train_sft(
     loss_json=snakemake.output.loss_json,
     loss_png=snakemake.output.loss_png,
     checkpoint_dir=snakemake.params.checkpoint_dir,
-    lm=snakemake.params.lm,
-    sft=snakemake.params.sft,
-    seed=snakemake.params.seed,
+    params=decode(snakemake.params.sft),
     num_gpus=snakemake.resources.gpu,
 )

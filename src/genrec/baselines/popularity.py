@@ -1,6 +1,6 @@
 """Popularity baseline: recommend the most frequent train items to every user.
 
-Counting (``params["count"]``, the validated ``baselines.popularity.count``):
+Counting (``params.count``, ``baselines.popularity.count``):
 
 - ``"target"``: how often an item is the *target* of a train sample, i.e. one
   count per train interaction that has a preceding history. Histories are not added on
@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from genrec.baselines.common import count_items, read_split, write_predictions_and_metrics
+from genrec.baselines.params import PopularityParams
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +73,18 @@ def run(
     items_path: str | Path,
     out_predictions: str | Path,
     out_metrics: str | Path,
-    params: dict,
+    params: PopularityParams,
     ks: Sequence[int],
 ) -> dict:
     """Rank items by train popularity, predict the same top-max(K) list for every test
     sample, and write ``predictions.parquet`` + ``metrics.json``. Returns the metrics.
 
-    ``params``: the validated ``baselines.popularity`` config section.
+    ``params``: :class:`~genrec.baselines.params.PopularityParams`.
     """
     n_items = count_items(items_path)
     train = read_split(train_path, n_items)
     test = read_split(test_path, n_items)
-    count = params["count"]
+    count = params.count
     counts = item_counts(train, n_items, count)
     k = max(ks)
     top = popularity_ranking(counts, k)

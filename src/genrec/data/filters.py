@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from genrec.data import DataError
+from genrec.data.params import DataParams
 
 log = logging.getLogger(__name__)
 
@@ -78,28 +79,26 @@ def window(df: pd.DataFrame, start: int | None, end: int | None) -> pd.DataFrame
     return df[mask]
 
 
-def window_and_kcore(df: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, dict]:
+def window_and_kcore(df: pd.DataFrame, params: DataParams) -> tuple[pd.DataFrame, dict]:
     """Time window, then iterative k-core; widen the window start while too few items remain.
 
     As upstream MiniOneRec does with its start year: while fewer than
     ``time_window.min_items`` items survive, move the start back by
-    ``widen_step_days`` (until it precedes the earliest interaction). ``params`` is the
-    complete ``data`` config section (``user_k``, ``item_k``, ``time_window``).
+    ``widen_step_days`` (until it precedes the earliest interaction). ``params``: the
+    dataset's :class:`~genrec.data.params.DataParams` (``user_k``, ``item_k``, ``time_window``).
     """
-    tw = params["time_window"]
-    start = parse_date(tw["start"], "data.time_window.start")
-    end = parse_date(tw["end"], "data.time_window.end")
+    tw = params.time_window
+    start = parse_date(tw.start, "data.time_window.start")
+    end = parse_date(tw.end, "data.time_window.end")
     if start is not None and end is not None and start >= end:
-        raise DataError(
-            f"config key data.time_window: start {tw['start']} is not before end {tw['end']}"
-        )
-    min_items = int(tw["min_items"])
-    step = int(tw["widen_step_days"]) * DAY
+        raise DataError(f"config key data.time_window: start {tw.start} is not before end {tw.end}")
+    min_items = int(tw.min_items)
+    step = int(tw.widen_step_days) * DAY
     first_ts = int(df["ts"].min()) if len(df) else 0
     widened = 0
     while True:
         windowed = window(df, start, end)
-        core, passes = kcore(windowed, params["user_k"], params["item_k"])
+        core, passes = kcore(windowed, params.user_k, params.item_k)
         n_items = int(core["item"].nunique())
         if n_items >= min_items or start is None or start <= first_ts:
             break
@@ -113,10 +112,10 @@ def window_and_kcore(df: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, dict
     stats = {
         "time_window": {
             "start": None if start is None else pd.Timestamp(start, unit="s").strftime("%Y-%m-%d"),
-            "end": tw["end"],
+            "end": tw.end,
             "widening_steps": widened,
             **counts(windowed),
         },
-        "kcore": {"user_k": params["user_k"], "item_k": params["item_k"], "passes": passes},
+        "kcore": {"user_k": params.user_k, "item_k": params.item_k, "passes": passes},
     }
     return core, stats

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import pyarrow.parquet as pq
 from genrec.data import DataError
 from genrec.data.cleaning import clean_items, title_mask
 from genrec.data.filters import counts, window_and_kcore
+from genrec.data.params import DataParams
 from genrec.data.readers import read_meta, read_reviews, resolve_format
 from genrec.data.samples import Sequences, build_table, split_samples
 from genrec.io import atomic_path, write_json
@@ -35,7 +37,21 @@ ITEMS_SCHEMA = pa.schema(
         ("categories", pa.list_(pa.string())),
     ]
 )
-OUTPUTS = ("train.parquet", "valid.parquet", "test.parquet", "items.parquet")
+OUTPUTS = ("train", "valid", "test", "items_parquet", "id_maps", "stats")
+
+
+def output_paths(outdir: str | Path) -> dict[str, Path]:
+    """The workflow's file names for :func:`prepare`'s outputs under ``outdir`` (for
+    callers outside the workflow; the rule ``prepare_data`` declares its own)."""
+    names = {
+        "train": "train.parquet",
+        "valid": "valid.parquet",
+        "test": "test.parquet",
+        "items_parquet": "items.parquet",
+        "id_maps": "id_maps.json",
+        "stats": "stats.json",
+    }
+    return {key: Path(outdir) / name for key, name in names.items()}
 
 
 def _write_table(table: pa.Table, path: Path) -> None:
@@ -43,19 +59,28 @@ def _write_table(table: pa.Table, path: Path) -> None:
         pq.write_table(table, tmp)
 
 
-def prepare(reviews: str | Path, meta: str | Path, outdir: str | Path, params: dict) -> dict:
-    """Run the data stage and write ``OUTPUTS``, ``id_maps.json`` and ``stats.json`` to ``outdir``.
+def prepare(
+    reviews: str | Path,
+    meta: str | Path,
+    params: DataParams,
+    outputs: Mapping[str, str | Path],
+) -> dict:
+    """Run the data stage and write ``outputs`` (a path for each name in ``OUTPUTS``:
+    the train / valid / test samples and items tables, ``id_maps`` and ``stats`` JSON).
 
-    ``params`` is the effective ``data`` config section of the dataset, complete (the
-    config schema holds the defaults; outside the workflow use
-    ``genrec.config.schema_defaults("data", **overrides)``). Returns the stats dict.
+    ``params``: the dataset's :class:`~genrec.data.params.DataParams` (outside the
+    workflow ``DataParams.defaults(**overrides)``; :func:`output_paths` names the
+    outputs in a directory). Returns the stats dict.
     """
+    missing = [name for name in OUTPUTS if name not in outputs]
+    if missing:
+        raise ValueError(f"prepare: no output path for {missing}")
     t0 = time.perf_counter()
     for p in (reviews, meta):
         if not Path(p).exists():
             raise FileNotFoundError(f"input file not found: {p}")
-    fmt = resolve_format(params["format"], reviews, meta)
-    on_bad = params["on_bad_line"]
+    fmt = resolve_format(params.format, reviews, meta)
+    on_bad = params.on_bad_line
 
     inter, rstats = read_reviews(reviews, fmt, on_bad)
     if inter.empty:
@@ -73,7 +98,7 @@ def prepare(reviews: str | Path, meta: str | Path, outdir: str | Path, params: d
             f"{len(reviewed)} items reviewed in {reviews} (wrong metadata file or format?)"
         )
     items = clean_items(items)
-    ok_title = title_mask(items["title"], params["max_title_words"])
+    ok_title = title_mask(items["title"], params.max_title_words)
     items = items[ok_title.to_numpy()]
     inter = inter[inter["item"].isin(items.loc[:, "source_id"]).to_numpy()]
     steps.append(
@@ -97,8 +122,8 @@ def prepare(reviews: str | Path, meta: str | Path, outdir: str | Path, params: d
         steps.append({"step": f"kcore_pass_{p['pass']}", **{k: p[k] for k in p if k != "pass"}})
     if core.empty:
         raise DataError(
-            f"no interactions left after filtering {reviews} (user_k={params['user_k']}, "
-            f"item_k={params['item_k']}, time_window={params['time_window']}): "
+            f"no interactions left after filtering {reviews} (user_k={params.user_k}, "
+            f"item_k={params.item_k}, time_window={params.time_window.to_dict()}): "
             "lower data.user_k / data.item_k or widen data.time_window"
         )
 
@@ -118,8 +143,8 @@ def prepare(reviews: str | Path, meta: str | Path, outdir: str | Path, params: d
         core["ts"].to_numpy(),
         order=core["row"].to_numpy(),
     )
-    parts = split_samples(seq, params["split"])
-    max_history = int(params["max_history"])
+    parts = split_samples(seq, params.split)
+    max_history = int(params.max_history)
     tables = {name: build_table(seq, rows, max_history) for name, rows in parts.items()}
     for name, t in tables.items():
         if t.num_rows == 0:
@@ -154,19 +179,20 @@ def prepare(reviews: str | Path, meta: str | Path, outdir: str | Path, params: d
             "mean_sequence_length": n_inter / n_users,
         },
         "split": {
-            "method": params["split"]["method"],
+            "method": params.split.method,
             **{name: t.num_rows for name, t in tables.items()},
         },
         "max_history": max_history,
     }
 
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    _write_table(items_table, outdir / "items.parquet")
+    paths = {name: Path(outputs[name]) for name in OUTPUTS}
+    for path in paths.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    _write_table(items_table, paths["items_parquet"])
     for name, t in tables.items():
-        _write_table(t, outdir / f"{name}.parquet")
-    write_json(id_maps, outdir / "id_maps.json", indent=None)
-    write_json(stats, outdir / "stats.json")
+        _write_table(t, paths[name])
+    write_json(id_maps, paths["id_maps"], indent=None)
+    write_json(stats, paths["stats"])
     log.info(
         "data stage: %d users, %d items, %d interactions; train/valid/test = %d/%d/%d (%.1f s)",
         n_users,

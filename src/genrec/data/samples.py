@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from genrec.data import DataError
+from genrec.data.params import SplitParams
 
 SAMPLE_SCHEMA = pa.schema(
     [
@@ -103,11 +104,11 @@ def leave_one_out_split(seq: Sequences) -> dict[str, np.ndarray]:
     }
 
 
-def split_samples(seq: Sequences, split: dict) -> dict[str, np.ndarray]:
-    """Row indices per split; ``split`` is the complete ``data.split`` config section."""
-    method = split["method"]
+def split_samples(seq: Sequences, split: SplitParams) -> dict[str, np.ndarray]:
+    """Row indices per split (``data.split``: method and ratios)."""
+    method = split.method
     if method == "chronological":
-        return chronological_split(seq, split["ratios"])
+        return chronological_split(seq, split.ratios)
     if method == "leave_one_out":
         return leave_one_out_split(seq)
     raise DataError(

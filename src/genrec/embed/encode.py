@@ -22,10 +22,12 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from genrec.distributed import launch, peak_gpu_memory_mb, pick_device, rank_info, shard_bounds
+from genrec.embed.params import EmbedParams
 from genrec.embed.text import item_texts
 from genrec.io import write_json, write_npy
 
 log = logging.getLogger(__name__)
+
 
 def resolve_encoder(encoder: str) -> Path:
     """Local directory of the transformer to load.
@@ -125,7 +127,7 @@ def encode_texts(
 def embed_shard(
     items_parquet: str | Path,
     shard_dir: str | Path,
-    params: dict,
+    params: EmbedParams,
     rank: int,
     world_size: int,
     device: str = "cpu",
@@ -133,16 +135,16 @@ def embed_shard(
     """Embed the item-id slice of ``rank`` and write ``shard_dir/shard_<rank>.npy`` (+ .json)."""
     p = params
     items = pd.read_parquet(items_parquet)
-    texts = item_texts(items, p["fields"])
+    texts = item_texts(items, p.fields)
     start, end = shard_bounds(len(texts), rank, world_size)
     emb, n_trunc = encode_texts(
         texts[start:end],
-        resolve_encoder(p["encoder"]),
-        max_length=p["max_length"],
-        batch_size=p["batch_size"],
-        normalize=p["normalize"],
+        resolve_encoder(p.encoder),
+        max_length=p.max_length,
+        batch_size=p.batch_size,
+        normalize=p.normalize,
         device=device,
-        dtype=p["dtype"],
+        dtype=p.dtype,
         desc=f"embed[rank {rank}]",
     )
     shard_dir = Path(shard_dir)
@@ -201,13 +203,13 @@ def embed_items(
     items_parquet: str | Path,
     out_npy: str | Path,
     out_stats: str | Path,
-    params: dict,
+    params: EmbedParams,
     num_gpus: int = 0,
 ) -> np.ndarray:
     """Embed every item of ``items_parquet`` into ``out_npy`` (row i = item_id i) + stats JSON.
 
-    ``params`` is the validated ``embed`` config section (every key; outside the
-    workflow: ``genrec.config.schema_defaults("embed", ...)``).
+    ``params``: :class:`~genrec.embed.params.EmbedParams` (outside the workflow
+    ``EmbedParams.defaults(**overrides)``).
     """
     p = params
     items = pd.read_parquet(items_parquet)
@@ -237,12 +239,12 @@ def embed_items(
     stats = {
         "n_items": int(len(items)),
         "dim": int(emb.shape[1]),
-        "encoder": str(resolve_encoder(p["encoder"])),
-        "fields": list(p["fields"]),
-        "max_length": p["max_length"],
+        "encoder": str(resolve_encoder(p.encoder)),
+        "fields": list(p.fields),
+        "max_length": p.max_length,
         "truncated": truncated,
-        "normalize": p["normalize"],
-        "dtype": p["dtype"],
+        "normalize": p.normalize,
+        "dtype": p.dtype,
         "device": device,
         "world_size": world_size,
         "peak_gpu_memory_mb": peak,
@@ -255,7 +257,7 @@ def embed_items(
     return emb
 
 
-def embed_rank(items_parquet: str, shard_dir: str, params: dict) -> None:
+def embed_rank(items_parquet: str, shard_dir: str, params: EmbedParams) -> None:
     """One rank of a multi-GPU embedding (run by :func:`genrec.distributed.launch`)."""
     import torch
 

@@ -292,7 +292,7 @@ def evaluate(
         kwargs = {
             "model_dir": model_dir, "sids": sids, "samples": samples,
             "out_predictions": out_predictions, "out_metrics": out_metrics,
-            "params": params.to_dict(), "stage": stage, "sid_method": sid_method,
+            "params": params, "stage": stage, "sid_method": sid_method,
             "split": split, "shard_dir": shard_dir,
         }  # fmt: skip
         launch("genrec.eval.generative:evaluate_rank", kwargs, num_gpus, shard_dir / "launch.json")
@@ -311,7 +311,7 @@ def evaluate_rank(
     samples: str,
     out_predictions: str,
     out_metrics: str,
-    params: dict,
+    params: EvalParams,
     stage: str,
     sid_method: str | None,
     split: str,
@@ -320,11 +320,11 @@ def evaluate_rank(
     """One rank of a multi-GPU evaluation: its shard, then rank 0 merges and scores."""
     from accelerate import PartialState
 
-    torch.set_grad_enabled(False)
-    p = EvalParams(**params)
+    p = params
     state = PartialState()
     rank, world = state.process_index, state.num_processes
-    df = run_shard(model_dir, sids, samples, p, rank, world, device=str(state.device))
+    with torch.no_grad():
+        df = run_shard(model_dir, sids, samples, p, rank, world, device=str(state.device))
     write_parquet(df, Path(shard_dir) / f"rank-{rank:03d}.parquet")
     state.wait_for_everyone()
     if state.is_main_process:

@@ -7,15 +7,16 @@ keeps no defaults of its own (they live in ``config/schema.yaml``).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from genrec.params import Params
 
 DECODERS = ("prefill", "generate")
 
 
 @dataclass(frozen=True)
-class EvalParams:
+class EvalParams(Params):
     """What one evaluation job needs.
 
     ``ks``: cut-offs of HR@K / NDCG@K (sorted, distinct); ``num_beams``: beams of
@@ -64,8 +65,13 @@ class EvalParams:
             max_samples=ev["valid_samples"] if split == "valid" else None,
         )
 
-    def replace(self, **changes) -> EvalParams:
-        return dataclasses.replace(self, **changes)
+    @classmethod
+    def defaults(cls, split: str = "test", dtype: str | None = None, **overrides) -> EvalParams:  # type: ignore[override]
+        """The schema's ``eval`` defaults with ``overrides`` (and ``lm.dtype``)."""
+        from genrec.config import schema_defaults
+
+        lm = schema_defaults("lm", **({} if dtype is None else {"dtype": dtype}))
+        return cls.from_config({"eval": schema_defaults("eval", **overrides), "lm": lm}, split)
 
     def check_items(self, n_items: int) -> None:
         """The beam count must not exceed the items that have a SID."""
@@ -74,9 +80,3 @@ class EvalParams:
                 f"eval.num_beams ({self.num_beams}) exceeds the number of items with a SID "
                 f"({n_items}); lower eval.num_beams and the largest K in eval.ks"
             )
-
-    def to_dict(self) -> dict:
-        """JSON-able form (for a multi-GPU launch); ``EvalParams(**d)`` rebuilds it."""
-        d = dataclasses.asdict(self)
-        d["ks"] = list(self.ks)
-        return d

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from genrec.lm.params import LmParams, ScratchLM
 from genrec.lm.tokenizer import add_sid_tokens, train_scratch_tokenizer
 
 log = logging.getLogger(__name__)
@@ -61,18 +62,18 @@ def load_model_and_tokenizer(path: str | Path, device: str = "cpu", dtype: str =
     return model, tokenizer
 
 
-def _scratch_model(scratch: dict, tokenizer, seed: int):
+def _scratch_model(scratch: ScratchLM, tokenizer, seed: int):
     from transformers import Qwen2Config, Qwen2ForCausalLM, set_seed
 
     config = Qwen2Config(
         vocab_size=len(tokenizer),
-        hidden_size=scratch["hidden_size"],
-        num_hidden_layers=scratch["num_hidden_layers"],
-        num_attention_heads=scratch["num_attention_heads"],
-        num_key_value_heads=scratch["num_key_value_heads"],
-        intermediate_size=scratch["intermediate_size"],
-        max_position_embeddings=scratch["max_position_embeddings"],
-        tie_word_embeddings=scratch["tie_word_embeddings"],
+        hidden_size=scratch.hidden_size,
+        num_hidden_layers=scratch.num_hidden_layers,
+        num_attention_heads=scratch.num_attention_heads,
+        num_key_value_heads=scratch.num_key_value_heads,
+        intermediate_size=scratch.intermediate_size,
+        max_position_embeddings=scratch.max_position_embeddings,
+        tie_word_embeddings=scratch.tie_word_embeddings,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=None,
@@ -88,7 +89,7 @@ def _scratch_model(scratch: dict, tokenizer, seed: int):
 
 
 def build_model_and_tokenizer(
-    lm: dict,
+    lm: LmParams,
     sids: pd.DataFrame,
     corpus: Iterable[str] | None = None,
     seed: int = 0,
@@ -96,7 +97,7 @@ def build_model_and_tokenizer(
 ):
     """The model to fine-tune and its tokenizer, with SID tokens added.
 
-    ``lm`` is the config's ``lm`` section. For ``base_model: scratch`` the
+    ``lm``: :class:`~genrec.lm.params.LmParams` (the ``lm`` section). For ``base_model: scratch`` the
     tokenizer is trained on ``corpus`` (item texts and prompts, without SID
     tokens) and a Qwen2 model is initialised with ``seed``; otherwise model and
     tokenizer are loaded from ``base_model_dir``, the converted backbone
@@ -108,15 +109,15 @@ def build_model_and_tokenizer(
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    base = lm["base_model"]
+    base = lm.base_model
     if base != "scratch" and base_model_dir is None:
         base_model_dir = base  # a checkpoint directory used directly (library callers)
     if base == "scratch":
         if corpus is None:
             raise ValueError("lm.base_model 'scratch' needs a text corpus to train the tokenizer")
-        tokenizer = train_scratch_tokenizer(corpus, lm["scratch"]["tokenizer_vocab_size"])
+        tokenizer = train_scratch_tokenizer(corpus, lm.scratch.tokenizer_vocab_size)
         sid_ids = add_sid_tokens(tokenizer, sids)
-        model = _scratch_model(lm["scratch"], tokenizer, seed)
+        model = _scratch_model(lm.scratch, tokenizer, seed)
     else:
         path = Path(base_model_dir)
         if not (path / "config.json").is_file():

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from genrec.io import atomic_path
+from genrec.report.params import ReportParams
 
 log = logging.getLogger(__name__)
 
@@ -122,17 +123,16 @@ def write_metrics_table(
     out_png: str | Path,
     out_html: str | Path,
     ks: Sequence[int],
-    params: dict | None = None,
+    params: ReportParams,
 ) -> pd.DataFrame:
     """Write ``metrics.csv``, the ``metrics.png`` curves and the ``metrics.html`` table.
 
-    ``params`` is the ``report`` config section (``sort_by``, ``dpi``).
+    ``params``: :class:`~genrec.report.params.ReportParams` (``sort_by``, ``dpi``).
     """
-    params = params or {}
-    table = metrics_table(metrics_files, ks, params.get("sort_by"))
+    table = metrics_table(metrics_files, ks, params.sort_by)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
-    plot_metrics(table, out_png, int(params.get("dpi", 120)))
+    plot_metrics(table, out_png, params.dpi)
     with atomic_path(out_html) as tmp:
         Path(tmp).write_text(table_html(table))
     log.info("metrics table (%d models):\n%s", len(table), table.to_string(index=False))

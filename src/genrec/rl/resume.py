@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from genrec import checkpoint
+from genrec.rl.params import RlParams
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +22,9 @@ log = logging.getLogger(__name__)
 _UNTRAINED = ("save_steps", "logging_steps")
 
 
-def fingerprint(params: dict, inputs) -> tuple[str, dict]:
+def fingerprint(params: RlParams, inputs) -> tuple[str, dict]:
     """(digest, settings): the hash of ``params`` (less logging/saving cadence) and ``inputs``."""
-    settings = {k: v for k, v in params.items() if k not in _UNTRAINED}
+    settings = {k: v for k, v in params.to_dict().items() if k not in _UNTRAINED}
     return checkpoint.fingerprint(settings, inputs), settings
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from genrec.distributed import launch, pick_device, visible_gpus
 from genrec.rl.config import grpo_config
 from genrec.rl.outputs import write_outputs
+from genrec.rl.params import RlParams
 from genrec.rl.resume import fingerprint, finished_state, prepare_checkpoint_dir
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def train_grpo(
     out_model: str | Path,
     out_history: str | Path,
     out_curves: str | Path,
-    params: dict,
+    params: RlParams,
     embeddings: str | Path | None = None,
     sasrec_model: str | Path | None = None,
     sasrec_config: str | Path | None = None,
@@ -56,7 +57,8 @@ def train_grpo(
 ) -> None:
     """Train the SFT model at ``sft_model`` with GRPO; write model, history and curves.
 
-    ``params`` is the ``rl`` config slice (with ``seed`` resolved). ``embeddings``
+    ``params``: :class:`~genrec.rl.params.RlParams` (outside the workflow
+    ``RlParams.defaults(**overrides)``). ``embeddings``
     is needed when ``rewards.semantic`` > 0, the SASRec files when ``rewards.cf``
     > 0. ``out_model`` gets ``save_pretrained`` model + tokenizer, ``out_history``
     the trainer's log history and run facts, ``out_curves`` a PNG of the reward,
@@ -140,7 +142,6 @@ def _train(
     from genrec.rl.trainer import DivergenceGuard, SafeGRPOTrainer
 
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    seed = int(params["seed"])
     device = pick_device(num_gpus)
     model, tokenizer = load_model_and_tokenizer(sft_model, device="cpu", dtype="float32")
     model.train()
@@ -149,33 +150,31 @@ def _train(
     n_items = len(pd.read_parquet(items, columns=["item_id"]))
 
     dataset = build_rl_dataset(
-        train, items, sids, params["prompts"], seed, params.get("prompt_selection", "random")
+        train, items, sids, params.prompts, params.seed, params.prompt_selection
     )
-    weights = params["rewards"]
-    emb = _load_embeddings(embeddings, n_items) if weights.get("semantic", 0) else None
+    weights = params.rewards
+    emb = _load_embeddings(embeddings, n_items) if weights.semantic else None
     scorer = (
-        _load_cf_scorer(sasrec_model, sasrec_config, _local_device(device))
-        if weights.get("cf", 0)
-        else None
+        _load_cf_scorer(sasrec_model, sasrec_config, _local_device(device)) if weights.cf else None
     )
-    reward_funcs, reward_weights = make_reward_funcs(weights, emb, scorer)
+    reward_funcs, reward_weights = make_reward_funcs(weights.to_dict(), emb, scorer)
     rollout = ConstrainedRollout(
         tokenizer,
         item_tokens,
-        mode=params["rollout"],
-        temperature=params["temperature"],
+        mode=params.rollout,
+        temperature=params.temperature,
         max_prompt_length=read_prompt_limit(sft_model),
     )
 
-    args = grpo_config(params, checkpoint_dir, device, seed)
+    args = grpo_config(params, checkpoint_dir, device)
     args.reward_weights = reward_weights
     facts = {
         "sid_method": sid_method,
         "sft_model": str(sft_model),
         "n_prompts": len(dataset),
         "prompt_counts": {k: int(v) for k, v in pd.Series(dataset["task"]).value_counts().items()},
-        "num_generations": params["num_generations"],
-        "rollout": params["rollout"],
+        "num_generations": params.num_generations,
+        "rollout": params.rollout,
         "reward_weights": dict(
             zip([f.__name__ for f in reward_funcs], reward_weights, strict=True)
         ),
@@ -215,8 +214,8 @@ def _train(
     log.info(
         "GRPO: %d prompts, G=%d, rollout=%s, rewards %s, device %s",
         len(dataset),
-        params["num_generations"],
-        params["rollout"],
+        params.num_generations,
+        params.rollout,
         facts["reward_weights"],
         device,
     )

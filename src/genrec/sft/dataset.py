@@ -26,6 +26,7 @@ import pandas as pd
 
 from genrec import prompts
 from genrec.io import atomic_path
+from genrec.sft.params import SftDataParams
 
 log = logging.getLogger(__name__)
 
@@ -140,27 +141,26 @@ def build_sft_tables(
     valid: pd.DataFrame,
     items: pd.DataFrame,
     sids: pd.DataFrame,
-    params: dict,
-    seed: int,
+    params: SftDataParams,
     names: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The train mixture and the validation set as DataFrames with columns :data:`COLUMNS`.
 
-    ``params`` is the config's ``sft`` section (``tasks``, ``max_valid_samples``).
-    The train mixture is shuffled with ``seed``.
+    ``params``: ``tasks`` (examples per task; a task not listed is off),
+    ``max_valid_samples`` and the ``seed`` that samples and shuffles the mixture.
     """
     names = dict(names or {})
-    tasks = params["tasks"]
+    tasks = params.task_limits()
     unknown = set(tasks) - set(prompts.TASKS)
     if unknown:
         raise ValueError(
             f"sft.tasks: unknown task(s) {sorted(unknown)}; known: {list(prompts.TASKS)}"
         )
     sid_of, title_of = _lookups(items, sids, names.get("sids", "sids"))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(params.seed)
     rows: list[dict] = []
     for task in prompts.TASKS:
-        cap = tasks.get(task, {}).get("max_samples", 0)
+        cap = tasks.get(task, 0)
         if cap == 0:
             continue
         if task in ITEM_TASKS:
@@ -178,7 +178,7 @@ def build_sft_tables(
         sid_of,
         title_of,
         "sid_next",
-        params["max_valid_samples"],
+        params.max_valid_samples,
         rng,
         names.get("valid", "valid"),
     )
@@ -194,8 +194,7 @@ def build_sft_datasets(
     items_parquet: str | Path,
     sids_parquet: str | Path,
     outdir: str | Path,
-    params: dict,
-    seed: int,
+    params: SftDataParams,
 ) -> dict[str, int]:
     """Build the SFT ``DatasetDict`` (``train``, ``valid``) and ``save_to_disk`` it to ``outdir``.
 
@@ -211,7 +210,7 @@ def build_sft_datasets(
     items = _read(items_parquet, ["item_id", "title"])
     sids = _read(sids_parquet, ["item_id", "tokens", "sid"])
     names = {"train": str(train_parquet), "valid": str(valid_parquet), "sids": str(sids_parquet)}
-    train_df, valid_df = build_sft_tables(train, valid, items, sids, params, seed, names)
+    train_df, valid_df = build_sft_tables(train, valid, items, sids, params, names)
     dd = DatasetDict(
         {
             "train": Dataset.from_pandas(train_df, preserve_index=False),

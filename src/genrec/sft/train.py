@@ -36,6 +36,7 @@ from genrec.lm import (
     write_prompt_limit,
 )
 from genrec.sft.loss import ResponseCollator, response_loss
+from genrec.sft.params import SftTrainParams
 from genrec.sft.plot import plot_loss
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,7 @@ INIT_DIR = "init"
 def fingerprint(
     datasets_dir: str | Path,
     sids_parquet: str | Path,
-    lm: dict,
-    sft: dict,
-    seed: int,
+    params: SftTrainParams,
     base_model_dir: str | Path | None = None,
 ) -> str:
     """Hash of everything that determines the training run (inputs' bytes and config).
@@ -56,13 +55,12 @@ def fingerprint(
     A converted backbone counts through its ``genrec_base_model.json`` (which
     holds the source's SHA-256), not through its weights.
     """
-    cfg = {k: v for k, v in sft.items() if k != "keep_checkpoints"}
     backbone = None
     if base_model_dir is not None:
         meta = Path(base_model_dir) / "genrec_base_model.json"
         backbone = meta if meta.is_file() else Path(base_model_dir) / "config.json"
     return checkpoint.fingerprint(
-        {"lm": lm, "sft": cfg, "seed": seed}, [datasets_dir, sids_parquet, backbone]
+        params.fingerprint_fields(), [datasets_dir, sids_parquet, backbone]
     )
 
 
@@ -81,9 +79,7 @@ def prepare_checkpoint_dir(
     datasets_dir: str | Path,
     sids_parquet: str | Path,
     checkpoint_dir: str | Path,
-    lm: dict,
-    sft: dict,
-    seed: int,
+    params: SftTrainParams,
     base_model_dir: str | Path | None = None,
 ) -> Path:
     """Make ``checkpoint_dir`` hold the initial model for this config; return its ``init`` dir.
@@ -95,7 +91,7 @@ def prepare_checkpoint_dir(
     from datasets import load_from_disk
 
     ckpt = Path(checkpoint_dir)
-    fp = fingerprint(datasets_dir, sids_parquet, lm, sft, seed, base_model_dir)
+    fp = fingerprint(datasets_dir, sids_parquet, params, base_model_dir)
     init = ckpt / INIT_DIR
     if checkpoint.stamped_with(ckpt, fp) and init.is_dir():
         log.info("reusing %s (same config and inputs)", ckpt)
@@ -109,7 +105,9 @@ def prepare_checkpoint_dir(
     corpus = (
         strip_sid_tokens(f"{p}{r}") for p, r in zip(train["prompt"], train["response"], strict=True)
     )
-    model, tokenizer, sid_ids = build_model_and_tokenizer(lm, sids, corpus, seed, base_model_dir)
+    model, tokenizer, sid_ids = build_model_and_tokenizer(
+        params.lm, sids, corpus, params.seed, base_model_dir
+    )
     with atomic_path(init, directory=True) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
@@ -176,25 +174,23 @@ def _loss_curves(log_history: list[dict]) -> dict:
 
 
 def _training_args(
-    sft: dict,
+    sft: SftTrainParams,
     checkpoint_dir: Path,
-    seed: int,
     world_size: int,
-    freeze: bool,
     use_gpu: bool,
     group_by_length: bool = True,
 ):
     import torch
     from transformers import TrainingArguments
 
-    per_device = sft["per_device_batch_size"]
-    if sft["global_batch_size"] % (per_device * world_size):
+    per_device = sft.per_device_batch_size
+    if sft.global_batch_size % (per_device * world_size):
         raise ValueError(
-            f"sft.global_batch_size {sft['global_batch_size']} is not a multiple of "
+            f"sft.global_batch_size {sft.global_batch_size} is not a multiple of "
             f"per_device_batch_size {per_device} x {world_size} process(es)"
         )
-    accum = sft["global_batch_size"] // (per_device * world_size)
-    steps = sft["eval_steps"]
+    accum = sft.global_batch_size // (per_device * world_size)
+    steps = sft.eval_steps
     strategy = "epoch" if steps is None else "steps"
     gpu = use_gpu and torch.cuda.is_available()
     # batches of similar lengths waste little compute on padding (seeded, like random order)
@@ -211,15 +207,15 @@ def _training_args(
         **grouping,
         length_column_name="length",
         output_dir=str(checkpoint_dir),
-        num_train_epochs=sft["epochs"],
-        max_steps=sft["max_steps"] if sft["max_steps"] is not None else -1,
-        learning_rate=sft["learning_rate"],
-        lr_scheduler_type=sft["scheduler"],
-        warmup_steps=sft["warmup_ratio"],  # a float < 1 is a fraction of the total steps
-        weight_decay=0.0 if freeze else sft["weight_decay"],
-        max_grad_norm=sft["max_grad_norm"],
+        num_train_epochs=sft.epochs,
+        max_steps=sft.max_steps if sft.max_steps is not None else -1,
+        learning_rate=sft.learning_rate,
+        lr_scheduler_type=sft.scheduler,
+        warmup_steps=sft.warmup_ratio,  # a float < 1 is a fraction of the total steps
+        weight_decay=0.0 if sft.lm.freeze_llm else sft.weight_decay,
+        max_grad_norm=sft.max_grad_norm,
         per_device_train_batch_size=per_device,
-        per_device_eval_batch_size=sft["per_device_eval_batch_size"],
+        per_device_eval_batch_size=sft.per_device_eval_batch_size,
         gradient_accumulation_steps=accum,
         eval_strategy=strategy,
         save_strategy=strategy,
@@ -232,12 +228,12 @@ def _training_args(
         greater_is_better=False,
         prediction_loss_only=True,
         logging_strategy="steps",
-        logging_steps=sft["logging_steps"],
+        logging_steps=sft.logging_steps,
         logging_first_step=True,
-        bf16=_use_bf16(sft["bf16"], gpu),
+        bf16=_use_bf16(sft.bf16, gpu),
         use_cpu=not gpu,
-        seed=seed,
-        data_seed=seed,
+        seed=sft.seed,
+        data_seed=sft.seed,
         dataloader_num_workers=0,
         report_to="none",
         ddp_find_unused_parameters=False if world_size > 1 else None,
@@ -299,9 +295,7 @@ def _train_in_process(
     loss_json: Path,
     loss_png: Path,
     checkpoint_dir: Path,
-    lm: dict,
-    sft: dict,
-    seed: int,
+    params: SftTrainParams,
     use_gpu: bool = False,
     callbacks: Sequence = (),
     base_model_dir: Path | None = None,
@@ -312,21 +306,21 @@ def _train_in_process(
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
         init = prepare_checkpoint_dir(
-            datasets_dir, sids_parquet, checkpoint_dir, lm, sft, seed, base_model_dir
+            datasets_dir, sids_parquet, checkpoint_dir, params, base_model_dir
         )
     else:  # the launching process prepared it
         init = checkpoint_dir / INIT_DIR
         if not init.is_dir():
             raise FileNotFoundError(f"{init}: initial model missing (launch through train_sft)")
-    set_seed(seed)
+    set_seed(params.seed)
     model, tokenizer, data, prompt_limit = load_training_inputs(
-        init, datasets_dir, sids_parquet, sft["cutoff_len"], lm["freeze_llm"]
+        init, datasets_dir, sids_parquet, params.cutoff_len, params.lm.freeze_llm
     )
 
-    args = _training_args(sft, checkpoint_dir, seed, world_size, lm["freeze_llm"], use_gpu)
+    args = _training_args(params, checkpoint_dir, world_size, use_gpu)
     cbs = list(callbacks)
-    if sft["early_stopping_patience"]:
-        cbs.append(EarlyStoppingCallback(early_stopping_patience=sft["early_stopping_patience"]))
+    if params.early_stopping_patience:
+        cbs.append(EarlyStoppingCallback(early_stopping_patience=params.early_stopping_patience))
     trainer = make_trainer(model, tokenizer, args, data, cbs)
     last = get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
     resumed_from = 0
@@ -357,10 +351,10 @@ def _train_in_process(
         "train_tokens_per_epoch": int(sum(data["train"]["length"])),
         "world_size": world_size,
         "peak_gpu_memory_mb": peak_gpu_memory_mb(),
-        "global_batch_size": sft["global_batch_size"],
+        "global_batch_size": params.global_batch_size,
         "n_train": len(data["train"]),
         "n_valid": len(data["valid"]),
-        "freeze_llm": lm["freeze_llm"],
+        "freeze_llm": params.lm.freeze_llm,
         **curves,
     }
     if trainer.is_world_process_zero():
@@ -372,7 +366,7 @@ def _train_in_process(
         write_json(summary, loss_json)
         plot_loss(curves, loss_png)
     trainer.accelerator.wait_for_everyone()
-    if trainer.is_world_process_zero() and not sft["keep_checkpoints"]:
+    if trainer.is_world_process_zero() and not params.keep_checkpoints:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     log.info(
         "SFT done: %d steps (resumed from %d), best validation loss %s, %.1f s",
@@ -391,9 +385,7 @@ def train_sft(
     loss_json: str | Path,
     loss_png: str | Path,
     checkpoint_dir: str | Path,
-    lm: dict,
-    sft: dict,
-    seed: int,
+    params: SftTrainParams,
     num_gpus: int = 0,
     callbacks: Sequence = (),
     base_model_dir: str | Path | None = None,
@@ -402,7 +394,8 @@ def train_sft(
 
     ``datasets_dir`` is :func:`genrec.sft.dataset.build_sft_datasets`' output,
     ``base_model_dir`` the converted backbone (None for ``lm.base_model: scratch``),
-    ``lm``/``sft`` the config sections, ``num_gpus`` the rule's GPU count (> 1:
+    ``params`` the :class:`~genrec.sft.params.SftTrainParams` (``sft`` training keys
+    and ``lm``; outside the workflow ``SftTrainParams.defaults(...)``), ``num_gpus`` the rule's GPU count (> 1:
     one DDP rank per GPU through ``accelerate launch``). ``callbacks`` are
     extra ``TrainerCallback`` objects (single-process runs only). Returns the
     training summary that ``loss.json`` holds.
@@ -424,21 +417,17 @@ def train_sft(
             paths["datasets_dir"],
             paths["sids_parquet"],
             paths["checkpoint_dir"],
-            lm,
-            sft,
-            seed,
+            params,
             base_model_dir,
         )
         args_file = paths["checkpoint_dir"] / "launch_args.json"
-        kwargs = {**paths, "lm": lm, "sft": sft, "seed": seed}
-        mixed = "bf16" if _use_bf16(sft["bf16"], True) else "no"
+        kwargs = {**paths, "params": params}
+        mixed = "bf16" if _use_bf16(params.bf16, True) else "no"
         launch("genrec.sft.train:train_rank", kwargs, num_gpus, args_file, mixed_precision=mixed)
         return json.loads(paths["loss_json"].read_text())
     return _train_in_process(
         **paths,
-        lm=lm,
-        sft=sft,
-        seed=seed,
+        params=params,
         use_gpu=num_gpus > 0,
         callbacks=callbacks,
         base_model_dir=None if base_model_dir is None else Path(base_model_dir),
@@ -452,9 +441,7 @@ def train_rank(
     loss_json: str,
     loss_png: str,
     checkpoint_dir: str,
-    lm: dict,
-    sft: dict,
-    seed: int,
+    params: SftTrainParams,
 ) -> dict:
     """One DDP rank of a launched SFT run (:func:`genrec.distributed.launch`)."""
     return _train_in_process(
@@ -464,8 +451,6 @@ def train_rank(
         Path(loss_json),
         Path(loss_png),
         Path(checkpoint_dir),
-        lm,
-        sft,
-        seed,
+        params,
         use_gpu=True,
     )

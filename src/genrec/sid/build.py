@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from genrec.io import atomic_path, write_json, write_parquet
 from genrec.sid.collisions import collision_rate, resolve_collisions
 from genrec.sid.kmeans import residual_kmeans
 from genrec.sid.minionerec import index_dict, read_index_json
+from genrec.sid.params import SidParams
 from genrec.sid.stats import level_stats, plot_code_usage
 from genrec.sid.tokens import codes_to_tokens
 
@@ -55,24 +56,25 @@ def _load_embeddings(path: str | Path, n_items: int) -> np.ndarray:
 
 def quantize(
     x: np.ndarray,
-    method: str,
-    params: dict,
+    params: SidParams,
     device: str = "cpu",
     init_codebooks: Sequence[np.ndarray] | None = None,
 ) -> dict:
     """Run one quantiser; returns codes, codebooks, last-level residuals, reconstruction, extras.
 
-    ``params``: ``codebook_sizes``, ``seed`` and the method's complete config section
-    (``params[method]``), as :func:`build_sids` takes them.
+    ``params``: the method, ``codebook_sizes``, ``seed`` and the method's ``options``.
     """
-    sizes = list(params["codebook_sizes"])
-    seed = int(params["seed"])
-    mp = params[method]
+    method, sizes, seed, mp = (
+        params.method,
+        list(params.codebook_sizes),
+        params.seed,
+        params.options,
+    )
     if method == "rqkmeans":
-        return residual_kmeans(x, sizes, balanced=False, niter=mp["niter"], seed=seed)
+        return residual_kmeans(x, sizes, balanced=False, niter=mp.niter, seed=seed)
     if method == "rqkmeans_balanced":
         return residual_kmeans(
-            x, sizes, balanced=True, niter=mp["niter"], seed=seed, backend=mp["backend"]
+            x, sizes, balanced=True, niter=mp.niter, seed=seed, backend=mp.backend
         )
     from genrec.sid.rqvae import train_rqvae
 
@@ -87,51 +89,65 @@ def quantize(
     raise ValueError(f"unknown SID method {method!r} (choose from {', '.join(METHODS)})")
 
 
+OUTPUTS = ("sids", "index", "stats", "codebooks", "usage")
+
+
+def output_paths(outdir: str | Path) -> dict[str, Path]:
+    """The workflow's file names for :func:`build_sids`' outputs under ``outdir`` (for
+    callers outside the workflow; the rules declare their own)."""
+    names = {
+        "sids": "sids.parquet",
+        "index": "index.json",
+        "stats": "sid_stats.json",
+        "codebooks": "codebooks.npz",
+        "usage": "code_usage.png",
+    }
+    return {key: Path(outdir) / name for key, name in names.items()}
+
+
 def build_sids(
     embeddings: str | Path | None,
     items: str | Path,
-    method: str,
-    params: dict,
-    outdir: str | Path,
+    params: SidParams,
+    outputs: Mapping[str, str | Path],
     num_gpus: int = 0,
     init_codebooks: str | Path | None = None,
     index_json: str | Path | None = None,
     threads: int | None = None,
 ) -> pd.DataFrame:
-    """Build unique SIDs for every item with ``method`` and write them to ``outdir``.
+    """Build unique SIDs for every item with ``params.method`` and write ``outputs``.
 
-    Writes ``sids.parquet``, ``index.json`` (MiniOneRec layout),
-    ``sid_stats.json``, ``code_usage.png`` and, for the quantisers,
-    ``codebooks.npz``. ``params`` is the ``sid`` config slice (``codebook_sizes``,
-    ``seed`` and the method's own section), complete: the config schema holds the
-    defaults (outside the workflow: ``genrec.config.schema_defaults("sid", **overrides)``).
-    ``method="import"`` reads ``index_json`` (else ``params["import"]["index_json"]``)
+    ``outputs`` maps ``sids`` (parquet), ``index`` (MiniOneRec index.json), ``stats``
+    (JSON), ``usage`` (plot) and, for the quantisers, ``codebooks`` (npz) to paths
+    (:func:`output_paths` gives the workflow's names in one directory). ``params``:
+    :class:`~genrec.sid.params.SidParams` (outside the workflow
+    ``SidParams.defaults(method, **overrides)``). Method ``import`` reads ``index_json``
     instead of embeddings.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown SID method {method!r} (choose from {', '.join(METHODS)})")
+    method = params.method
+    needed = [k for k in OUTPUTS if k != "codebooks" or method != "import"]
+    missing = [k for k in needed if k not in outputs]
+    if missing:
+        raise ValueError(f"build_sids: no output path for {missing}")
     if threads:
         import faiss
         import torch
 
         faiss.omp_set_num_threads(int(threads))
         torch.set_num_threads(int(threads))
-    outdir = Path(outdir)
     items_df = pd.read_parquet(items)
     n = len(items_df)
     if not np.array_equal(items_df["item_id"].to_numpy(), np.arange(n)):
         raise ValueError(f"{items}: item_id must be the row index 0..N-1")
     t0 = time.perf_counter()
     extras: dict = {}
-    sizes: list[int] | None = list(params["codebook_sizes"])
+    sizes: list[int] | None = list(params.codebook_sizes)
     if method == "import":
-        imp = params["import"]
-        # index_json may be absent from the section: the import rule passes the file as
-        # the `index_json` argument (a rule input), not as a param.
-        path = index_json or imp.get("index_json")
+        imp = params.options
+        path = index_json
         if not path:
             raise ValueError("sid.import.index_json: no index.json given for method 'import'")
-        raw_rows = read_index_json(path, items_df, imp["keys"], imp["id_map"])
+        raw_rows = read_index_json(path, items_df, imp.keys, imp.id_map)
         before = collision_rate(raw_rows)
         depths = {len(r) for r in raw_rows}
         sizes = None
@@ -149,7 +165,7 @@ def build_sids(
             raise ValueError(f"SID method {method!r} needs embeddings")
         x = _load_embeddings(embeddings, n)
         books = load_codebooks(init_codebooks) if init_codebooks else None
-        result = quantize(x, method, params, pick_device(num_gpus), books)
+        result = quantize(x, params, pick_device(num_gpus), books)
         before = collision_rate(result["codes"])
         rows, info = resolve_collisions(
             result["codes"], result["last_residual"], result["codebooks"][-1]
@@ -167,7 +183,7 @@ def build_sids(
         "method": method,
         "n_items": n,
         "codebook_sizes": sizes,
-        "seed": int(params["seed"]),
+        "seed": int(params.seed),
         "collision_rate_before": before,
         "unique_sid_ratio": unique_ratio,
         **info,
@@ -177,14 +193,14 @@ def build_sids(
         "peak_gpu_memory_mb": peak_gpu_memory_mb(),
         **extras,
     }
-    write_parquet(df, outdir / "sids.parquet")
-    write_json(index_dict(df), outdir / "index.json")
+    write_parquet(df, outputs["sids"])
+    write_json(index_dict(df), outputs["index"])
     if result is not None:
-        with atomic_path(outdir / "codebooks.npz") as tmp:
+        with atomic_path(outputs["codebooks"]) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, **{f"level_{i}": b for i, b in enumerate(result["codebooks"])})
-    plot_code_usage(rows, sizes, outdir / "code_usage.png", f"{method}: per-level code usage")
-    write_json(stats, outdir / "sid_stats.json")
+    plot_code_usage(rows, sizes, outputs["usage"], f"{method}: per-level code usage")
+    write_json(stats, outputs["stats"])
     log.info(
         "%s: %d items, collision rate before resolution %.4f, %.1fs",
         method,

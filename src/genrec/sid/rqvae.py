@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from genrec.sid.collisions import collision_rate
 from genrec.sid.kmeans import faiss_kmeans, nearest
+from genrec.sid.params import QuantiserTraining
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ class RQVAE(nn.Module):
 def train_rqvae(
     x: np.ndarray,
     sizes: Sequence[int],
-    params: dict,
+    params: QuantiserTraining,
     seed: int,
     device: str = "cpu",
     residual: bool = False,
@@ -162,11 +163,10 @@ def train_rqvae(
     ``reconstruction`` (decoder output, in the units of ``x``), ``history`` (per-epoch mean training
     loss) and ``best`` (epoch, collision rate, held-out reconstruction).
 
-    ``params`` is the complete config section (``sid.rqvae``, or ``sid.rqkmeans_plus``
-    with ``residual=True``), defaults filled by the config schema: outside the workflow
-    use ``genrec.config.schema_defaults("sid.rqvae", **overrides)``. ``latent_dim`` and
-    ``kmeans_init`` are read only without ``residual`` (``sid.rqkmeans_plus`` has neither:
-    its latent space is the input space and it starts from ``init_codebooks``).
+    ``params``: :class:`~genrec.sid.params.RQVAEOptions` (``sid.rqvae``), or
+    :class:`~genrec.sid.params.RQKMeansPlusOptions` with ``residual=True``. ``latent_dim``
+    and ``kmeans_init`` are read only without ``residual`` (``sid.rqkmeans_plus`` has
+    neither: its latent space is the input space and it starts from ``init_codebooks``).
     """
     p = params
     torch.manual_seed(seed)
@@ -182,16 +182,16 @@ def train_rqvae(
     xs = (x - center) / scale
     xt = torch.from_numpy(np.ascontiguousarray(xs, dtype=np.float32)).to(device)
     perm = rng.permutation(n)
-    n_hold = int(round(p["holdout_frac"] * n)) if n >= 10 else 0
+    n_hold = int(round(p.holdout_frac * n)) if n >= 10 else 0
     hold_idx, train_idx = perm[:n_hold], perm[n_hold:]
     model = RQVAE(
         x.shape[1],
         sizes,
-        hidden_dims=p["hidden_dims"],
-        latent_dim=None if residual else p["latent_dim"],
-        beta=p["beta"],
-        sinkhorn_epsilon=p["sinkhorn_epsilon"],
-        sinkhorn_iters=p["sinkhorn_iters"],
+        hidden_dims=p.hidden_dims,
+        latent_dim=None if residual else p.latent_dim,
+        beta=p.beta,
+        sinkhorn_epsilon=p.sinkhorn_epsilon,
+        sinkhorn_iters=p.sinkhorn_iters,
         residual=residual,
     ).to(device)
     if init_codebooks is not None:
@@ -212,9 +212,9 @@ def train_rqvae(
                 cb.copy_(torch.from_numpy(init))
     elif residual:
         raise ValueError("RQ-Kmeans+ (residual=True) starts from init_codebooks; none given")
-    elif p["kmeans_init"]:
+    elif p.kmeans_init:
         model.kmeans_init(xt[torch.from_numpy(train_idx).to(device)], seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
+    opt = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     gen = torch.Generator().manual_seed(seed)
     train_t = torch.from_numpy(train_idx)
     history: list[float] = []
@@ -243,8 +243,8 @@ def train_rqvae(
 
     model.train()
     evaluate(0)
-    bs = max(1, min(p["batch_size"], len(train_idx)))
-    for epoch in tqdm(range(1, p["epochs"] + 1), desc="rq-vae", unit="epoch"):
+    bs = max(1, min(p.batch_size, len(train_idx)))
+    for epoch in tqdm(range(1, p.epochs + 1), desc="rq-vae", unit="epoch"):
         order = train_t[torch.randperm(len(train_t), generator=gen)]
         total, steps = 0.0, 0
         for s in range(0, len(order), bs):
@@ -256,7 +256,7 @@ def train_rqvae(
             total += float(loss.detach())
             steps += 1
         history.append(total / max(steps, 1))
-        if epoch % p["eval_every"] == 0 or epoch == p["epochs"]:
+        if epoch % p.eval_every == 0 or epoch == p.epochs:
             evaluate(epoch)
     model.load_state_dict(best_state)
     model.eval()

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from genrec.baselines.common import count_items, read_split, write_predictions_and_metrics
+from genrec.baselines.params import SasrecParams
 from genrec.baselines.sasrec.model import resolve_device
 from genrec.baselines.sasrec.plot import plot_curve
 from genrec.baselines.sasrec.score import predict_top_k
@@ -24,36 +24,55 @@ from genrec.io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
+OUTPUTS = ("model", "config", "curve", "curve_png", "predictions", "metrics")
+
+
+def output_paths(outdir: str | Path) -> dict[str, Path]:
+    """The workflow's file names for the outputs under ``outdir`` (for callers outside
+    the workflow; the rule ``baseline_sasrec`` declares its own)."""
+    names = {
+        "model": "model.pt",
+        "config": "sasrec_config.json",
+        "curve": "training_curve.json",
+        "curve_png": "training_curve.png",
+        "predictions": "predictions.parquet",
+        "metrics": "metrics.json",
+    }
+    return {key: Path(outdir) / name for key, name in names.items()}
+
 
 def train_and_evaluate(
     train_path: str | Path,
     valid_path: str | Path,
     test_path: str | Path,
     items_path: str | Path,
-    outdir: str | Path,
-    params: dict[str, Any],
+    outputs: Mapping[str, str | Path],
+    params: SasrecParams,
     ks: Sequence[int],
     threads: int | None = None,
 ) -> dict:
-    """Train SASRec, evaluate on test over all items, and write into ``outdir``:
-    ``model.pt`` (state dict), ``sasrec_config.json``, ``training_curve.json``,
-    ``training_curve.png``, ``predictions.parquet``, ``metrics.json``. Returns the metrics.
+    """Train SASRec, evaluate on test over all items, and write ``outputs`` (a path for
+    each name in ``OUTPUTS``): ``model`` (state dict), ``config`` (architecture JSON),
+    ``curve`` (per-epoch JSON) and ``curve_png``, ``predictions`` (parquet), ``metrics``
+    (JSON); :func:`output_paths` gives the workflow's names in one directory. Returns
+    the metrics.
 
-    ``params``: the resolved ``baselines.sasrec`` section
-    (:func:`genrec.baselines.params.sasrec_params`): ``hidden_size, num_blocks,
-    num_heads, dropout, max_len, lr, weight_decay, batch_size, max_epochs, patience,
-    eval_k, seed, device``.
+    ``params``: :class:`~genrec.baselines.params.SasrecParams` (``baselines.sasrec``
+    resolved for the dataset).
     """
     if threads:
         torch.set_num_threads(int(threads))
-    outdir = Path(outdir)
+    missing = [name for name in OUTPUTS if name not in outputs]
+    if missing:
+        raise ValueError(f"SASRec: no output path for {missing}")
+    out = {name: Path(outputs[name]) for name in OUTPUTS}
     n_items = count_items(items_path)
     train = read_split(train_path, n_items)
     valid = read_split(valid_path, n_items)
     test = read_split(test_path, n_items)
     if len(train) == 0 or len(valid) == 0:
         raise ValueError(f"{train_path} / {valid_path}: SASRec needs non-empty train and valid")
-    device = resolve_device(params["device"])
+    device = resolve_device(params.device)
     log.info(
         "SASRec on %s: %d items, %d train / %d valid / %d test samples",
         device,
@@ -64,13 +83,13 @@ def train_and_evaluate(
     )
     model, curve = train_sasrec(train, valid, n_items, params, device)
     preds = predict_top_k(model, list(test["history"]), max(ks), device, 1024)
-    with atomic_path(outdir / "model.pt") as tmp:
+    with atomic_path(out["model"]) as tmp:
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp)
-    write_json(dataclasses.asdict(model.config), outdir / "sasrec_config.json")
-    write_json(curve, outdir / "training_curve.json")
-    plot_curve(curve, outdir / "training_curve.png")
+    write_json(dataclasses.asdict(model.config), out["config"])
+    write_json(curve, out["curve"])
+    plot_curve(curve, out["curve_png"])
     metrics = write_predictions_and_metrics(
-        test, preds, "sasrec", ks, outdir / "predictions.parquet", outdir / "metrics.json"
+        test, preds, "sasrec", ks, out["predictions"], out["metrics"]
     )
     log.info("sasrec on %d test samples: %s", len(test), metrics)
     return metrics

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from genrec.baselines.params import SasrecParams
 from genrec.baselines.sasrec.model import SASRec, SASRecConfig, pad_histories, resolve_device
 from genrec.baselines.sasrec.score import predict_top_k
 from genrec.eval.metrics import ranking_metrics
@@ -31,7 +31,7 @@ def train_sasrec(
     train: pd.DataFrame,
     valid: pd.DataFrame,
     n_items: int,
-    params: dict[str, Any],
+    params: SasrecParams,
     device: str | torch.device | None = "cpu",
 ) -> tuple[SASRec, list[dict]]:
     """Train SASRec on ``train`` with early stopping on ``valid`` NDCG@``eval_k``.
@@ -40,30 +40,28 @@ def train_sasrec(
     (``epoch, train_loss, valid_HR@k, valid_NDCG@k, seconds``).
     """
     device = resolve_device(device)
-    seed = int(params["seed"])
+    seed = params.seed
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     config = SASRecConfig(
         n_items=n_items,
-        max_len=int(params["max_len"]),
-        hidden_size=int(params["hidden_size"]),
-        num_blocks=int(params["num_blocks"]),
-        num_heads=int(params["num_heads"]),
-        dropout=float(params["dropout"]),
+        max_len=params.max_len,
+        hidden_size=params.hidden_size,
+        num_blocks=params.num_blocks,
+        num_heads=params.num_heads,
+        dropout=params.dropout,
     )
     model = SASRec(config).to(device)
-    opt = torch.optim.AdamW(
-        model.parameters(), lr=float(params["lr"]), weight_decay=float(params["weight_decay"])
-    )
+    opt = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
     seqs = pad_histories(list(train["history"]), config.max_len)
     targets = torch.from_numpy(train["target"].to_numpy(dtype=np.int64, copy=True))
     valid_hist = list(valid["history"])
     valid_targets = valid["target"].to_numpy(dtype=np.int64)
-    k = int(params["eval_k"])
-    batch_size = int(params["batch_size"])
-    patience = int(params["patience"])
+    k = params.eval_k
+    batch_size = params.batch_size
+    patience = params.patience
     best, best_state, best_epoch, curve = -1.0, None, 0, []
-    for epoch in range(1, int(params["max_epochs"]) + 1):
+    for epoch in range(1, params.max_epochs + 1):
         start = time.perf_counter()
         model.train()
         order = torch.from_numpy(rng.permutation(len(seqs)))

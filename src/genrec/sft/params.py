@@ -1,0 +1,83 @@
+"""SFT-stage parameters (torch-free: built when Snakemake builds the DAG).
+
+Two objects, one per rule, so that a change to a training key does not rebuild
+the task datasets and vice versa: :class:`SftDataParams` (``build_sft_datasets``)
+and :class:`SftTrainParams` (``train_sft``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from genrec.lm.params import LmParams
+from genrec.params import Params, ParamsError
+
+
+@dataclass(frozen=True)
+class SftDataParams(Params):
+    """``sft.tasks`` (examples per task from the train split: None = all, 0 = off),
+    ``sft.max_valid_samples`` and the resolved ``sft.seed`` of the sampling."""
+
+    SECTION = "sft"
+    tasks: dict[str, Any]
+    max_valid_samples: int | None
+    seed: int
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> SftDataParams:
+        return cls.from_section(config["sft"])
+
+    def task_limits(self) -> dict[str, int | None]:
+        """Task name -> ``max_samples``."""
+        return {name: spec["max_samples"] for name, spec in self.tasks.items()}
+
+
+@dataclass(frozen=True)
+class SftTrainParams(Params):
+    """The training keys of ``sft`` plus the ``lm`` section (config/README.md)."""
+
+    SECTION = "sft"
+    cutoff_len: int
+    epochs: float
+    max_steps: int | None
+    learning_rate: float
+    scheduler: str
+    warmup_ratio: float
+    weight_decay: float
+    max_grad_norm: float
+    per_device_batch_size: int
+    per_device_eval_batch_size: int
+    global_batch_size: int
+    eval_steps: int | None
+    logging_steps: int
+    early_stopping_patience: int
+    bf16: Any
+    keep_checkpoints: bool
+    seed: int
+    lm: LmParams
+
+    def __post_init__(self):
+        if self.global_batch_size % self.per_device_batch_size:
+            raise ParamsError(
+                "global_batch_size",
+                f"{self.global_batch_size} is not a multiple of sft.per_device_batch_size "
+                f"({self.per_device_batch_size})",
+            )
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> SftTrainParams:
+        return cls.from_section(config["sft"], lm=LmParams.from_config(config))
+
+    @classmethod
+    def defaults(cls, lm: LmParams | None = None, **overrides: Any) -> SftTrainParams:  # type: ignore[override]
+        from genrec.config import schema_defaults
+
+        return cls.from_section(schema_defaults("sft", **overrides), lm=lm or LmParams.defaults())
+
+    def fingerprint_fields(self) -> dict:
+        """What determines the training run (``keep_checkpoints`` does not)."""
+        d = self.to_dict()
+        d.pop("keep_checkpoints")
+        return d
