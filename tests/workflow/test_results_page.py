@@ -449,9 +449,12 @@ def test_benchmark_sections_show_each_row_and_the_notes(results_dir, tmp_path):
         "batch_size": 128,
         "rows": [
             {"variant": "grouped", "steps_timed": 50, "samples_per_s": 300.0,
-             "samples_per_s_vs_grouped": 1.0, "padded_share": 0.06},
-            {"variant": "grouped+response", "steps_timed": 369, "samples_per_s": 450.5,
-             "samples_per_s_vs_grouped": 1.5, "epoch_valid_loss": 2.5, "epoch_train_loss": 2.4},
+             "padded_share": 0.06},
+            {"variant": "grouped+response", "steps_timed": 50, "samples_per_s": 450.0},
+            {"variant": "grouped+response", "steps_timed": 369, "samples_per_s": 400.0,
+             "epoch_valid_loss": 2.5, "epoch_train_loss": 2.4},
+            {"variant": "grouped+response+fused", "steps_timed": 369, "samples_per_s": 500.0,
+             "epoch_valid_loss": 2.5, "epoch_train_loss": 2.4},
             {"variant": "grouped+response+compile", "error": "RuntimeError('no compiler')"},
         ],
         "notes": ["measured on a shared machine"],
@@ -466,13 +469,23 @@ def test_benchmark_sections_show_each_row_and_the_notes(results_dir, tmp_path):
         "speedup": 4.0,
         "ranked_lists_differing": 0,
     }
+    later = {"device": "GPU Y", "rows": [
+        {"variant": "grouped+response", "steps_timed": 50, "samples_per_s": 200.0},
+        {"variant": "grouped+response+fused", "steps_timed": 50, "samples_per_s": 350.0},
+    ]}  # fmt: skip
     (tmp_path / "sft.json").write_text(json.dumps(sft))
+    (tmp_path / "later.json").write_text(json.dumps(later))
     (tmp_path / "ev.json").write_text(json.dumps(ev))
     page = rp.render_page(
-        results_dir, DATASET, sft_bench=tmp_path / "sft.json", eval_bench=tmp_path / "ev.json",
-        gather=lambda: {},
+        results_dir, DATASET, sft_bench=[tmp_path / "sft.json", tmp_path / "later.json"],
+        eval_bench=tmp_path / "ev.json", gather=lambda: {},
     )  # fmt: skip
-    assert "| grouped+response (one epoch) | 369 | 450.5 | 1.50x |" in page
+    # ratios within one file and one kind: over `grouped`, else over the first row
+    assert "| grouped+response (first steps) | 50 | 450.0 | 1.50x |" in page
+    assert "| grouped+response (one epoch) | 369 | 400.0 | 1.00x (ref) |" in page
+    assert "| grouped+response+fused (one epoch) | 369 | 500.0 | 1.25x |" in page
+    assert "| grouped+response+fused (first steps) | 50 | 350.0 | 1.75x |" in page
+    assert page.index("GPU X") < page.index("GPU Y") < page.index("## Software")
     assert "| 2.4000 | 2.5000 |" in page
     assert "compile" not in page.split("## SFT throughput")[1].split("Note:")[0]
     assert "Note: measured on a shared machine" in page

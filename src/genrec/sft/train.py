@@ -232,6 +232,9 @@ def _training_args(
         logging_first_step=True,
         bf16=_use_bf16(sft.bf16, gpu),
         use_cpu=not gpu,
+        # one fused kernel per optimizer step (the default from transformers 5.2x on; older
+        # versions loop over parameters: 1.2x samples/s over an SFT epoch on an H200)
+        optim="adamw_torch_fused",
         seed=sft.seed,
         data_seed=sft.seed,
         dataloader_num_workers=0,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from genrec.report.results.markdown import NA, fmt_float, fmt_int, md_table, read_json
+from genrec.report.results.markdown import NA, as_number, fmt_float, fmt_int, md_table, read_json
 
 DECODE_META_KEYS = "model_shape device dtype n_items levels codes torch threads".split()
 
@@ -90,24 +90,28 @@ def _notes(data: Mapping) -> str:
     return "".join(f"\n\nNote: {n}" for n in notes)
 
 
-def sft_throughput_section(path: Path) -> str:
-    """SFT samples/s per batch order and LM-head span (benchmarks/sft_throughput.py)."""
+def sft_throughput_section(path: Path, explain: bool = True) -> str:
+    """SFT samples/s per batch order and LM-head span (benchmarks/sft_throughput.py);
+    ``explain=False`` leaves out the explanation of the columns (a later file)."""
     data = _bench_json(path, "rows", "benchmarks/sft_throughput.py --out")
     header = [
-        "variant", "steps timed", "samples/s", "x grouped", "real tokens/s",
+        "variant", "steps timed", "samples/s", "x ref", "real tokens/s",
         "padded positions", "LM-head positions", "GPU busy", "peak GPU MiB",
         "train loss (epoch)", "valid loss (epoch)",
     ]  # fmt: skip
     rows = []
-    for r in data["rows"]:
-        if "error" in r:
-            continue
+    done = [r for r in data["rows"] if "error" not in r]
+    for r in done:
+        same = [o for o in done if ("epoch_valid_loss" in o) == ("epoch_valid_loss" in r)]
+        ref = next((o for o in same if o["variant"] == "grouped"), same[0])
+        num, den = as_number(r.get("samples_per_s")), as_number(ref.get("samples_per_s"))
+        ratio = num / den if num is not None and den else None
         rows.append(
             [
                 r["variant"] + (" (one epoch)" if "epoch_valid_loss" in r else " (first steps)"),
                 fmt_int(r.get("steps_timed")),
                 fmt_float(r.get("samples_per_s"), 1),
-                fmt_float(r.get("samples_per_s_vs_grouped"), 2) + "x",
+                fmt_float(ratio, 2) + "x" + (" (ref)" if r is ref else ""),
                 fmt_int(r.get("real_tokens_per_s")),
                 fmt_float(r.get("padded_share"), 3),
                 fmt_float(r.get("head_positions_share"), 3),
@@ -122,6 +126,12 @@ def sft_throughput_section(path: Path) -> str:
         f"{data.get('batch_size', NA)}, cutoff_len {data.get('cutoff_len', NA)}, backbone "
         f"`{data.get('base_model', NA)}`"
     )
+    if not explain:
+        return (
+            f"From `{path}` (same benchmark and columns).\n\nSetup: {setup}.\n\n"
+            + md_table(header, rows, "l" + "r" * 10)
+            + _notes(data)
+        )
     return (
         f"From `{path}` (`benchmarks/sft_throughput.py`): the workflow's SFT code on the "
         "SFT datasets of this run, with the batch order (`padded`: random; `grouped`: "
@@ -131,7 +141,11 @@ def sft_throughput_section(path: Path) -> str:
         "10-60 (the length-grouped sampler puts the longest batches first); epoch rows "
         "one whole epoch from the same initial model and seed. Padded / LM-head "
         "positions: shares of the batch's padded positions; GPU busy: CUDA kernel time / "
-        "wall time over 5 profiled steps (below 1: the host is the bottleneck)."
+        "wall time over 5 profiled steps (below 1: the host is the bottleneck). x ref: "
+        "samples/s over the `grouped` row of the same kind (first steps / epoch) of this "
+        "file, or its first row of that kind when it has no `grouped` row; `+fused`: the "
+        "fused AdamW step (`adamw_torch_fused`), `+workers`: collation in 2 DataLoader "
+        "worker processes."
         f"\n\nSetup: {setup}.\n\n" + md_table(header, rows, "l" + "r" * 10) + _notes(data)
     )
 

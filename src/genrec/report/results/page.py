@@ -38,7 +38,7 @@ def render_page(
     title: str | None = None,
     gather: Callable[[], dict] = gather_environment,
     now: _dt.datetime | None = None,
-    sft_bench: str | Path | None = None,
+    sft_bench: str | Path | Sequence[str | Path] | None = None,
     eval_bench: str | Path | None = None,
 ) -> str:
     """The whole page as a string (reads files only; writes nothing).
@@ -82,8 +82,11 @@ def render_page(
         sections += ["## Constrained decoding speed", decode_section(Path(decode_bench))]
     if eval_bench is not None:
         sections += ["## Evaluation time per decoder", eval_decoders_section(Path(eval_bench))]
-    if sft_bench is not None:
-        sections += ["## SFT throughput", sft_throughput_section(Path(sft_bench))]
+    if sft_bench:
+        paths = [sft_bench] if isinstance(sft_bench, str | Path) else list(sft_bench)
+        sections += ["## SFT throughput"] + [
+            sft_throughput_section(Path(p), explain=i == 0) for i, p in enumerate(paths)
+        ]
     sections += [
         "## Software and hardware",
         environment_section(environment, environment_source or "Recorded environment."),
@@ -108,7 +111,7 @@ def write_results_page(
     environment_json: str | Path | None = None,
     title: str | None = None,
     gather: Callable[[], dict] = gather_environment,
-    sft_bench: str | Path | None = None,
+    sft_bench: str | Path | Sequence[str | Path] | None = None,
     eval_bench: str | Path | None = None,
 ) -> Path:
     """Render the page and write it to ``out``; on any error ``out`` is left untouched."""
@@ -137,7 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--dataset", required=True, help="dataset name (results/<dataset>/)")
     p.add_argument("--out", required=True, help="Markdown file to write, e.g. docs/results.md")
     p.add_argument("--decode-bench", default=None, help="JSON from benchmarks/decode.py --json-out")
-    p.add_argument("--sft-bench", default=None, help="JSON from benchmarks/sft_throughput.py")
+    p.add_argument(
+        "--sft-bench",
+        nargs="+",
+        default=None,
+        help="JSON(s) from benchmarks/sft_throughput.py (one table each, in this order)",
+    )
     p.add_argument("--eval-bench", default=None, help="JSON from benchmarks/eval_decoders.py")
     p.add_argument(
         "--environment",
