@@ -37,6 +37,13 @@ class ParamsError(ValueError):
         self.reason = reason
 
 
+def check_multiple(key: str, value: int, of_key: str, of: int, why: str = "") -> None:
+    """Raise :class:`ParamsError` on ``key`` unless ``value`` is a multiple of ``of``."""
+    if value % of:
+        reason = f"{value} is not a multiple of {of_key} ({of})"
+        raise ParamsError(key, f"{reason}; {why}" if why else reason)
+
+
 @dataclasses.dataclass(frozen=True)
 class Params:
     """Base of the stage parameter objects.
@@ -67,6 +74,15 @@ class Params:
                 where = cls.SECTION or cls.__name__
                 raise KeyError(f"{where}: missing key {f.name!r}")
         return cls(**kwargs)
+
+    @classmethod
+    def from_config(cls: type[P], config: Mapping) -> P:
+        """From a validated config: the section at ``SECTION`` (objects that combine
+        sections or derive values override this)."""
+        node = config
+        for key in cls.SECTION.split("."):
+            node = node[key]
+        return cls.from_section(node)
 
     @classmethod
     def defaults(cls: type[P], **overrides: Any) -> P:

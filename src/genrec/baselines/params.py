@@ -17,10 +17,6 @@ class PopularityParams(Params):
     SECTION = "baselines.popularity"
     count: str
 
-    @classmethod
-    def from_config(cls, config: Mapping) -> PopularityParams:
-        return cls.from_section(config["baselines"]["popularity"])
-
 
 @dataclass(frozen=True)
 class SasrecParams(Params):

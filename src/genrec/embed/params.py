@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from genrec.params import Params
@@ -21,7 +20,3 @@ class EmbedParams(Params):
     batch_size: int
     normalize: bool
     dtype: str
-
-    @classmethod
-    def from_config(cls, config: Mapping) -> EmbedParams:
-        return cls.from_section(config["embed"])

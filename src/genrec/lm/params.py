@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from genrec.params import Params
@@ -34,7 +33,3 @@ class LmParams(Params):
     scratch: ScratchLM
     freeze_llm: bool
     dtype: str
-
-    @classmethod
-    def from_config(cls, config: Mapping) -> LmParams:
-        return cls.from_section(config["lm"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from genrec.params import Params
@@ -16,7 +15,3 @@ class ReportParams(Params):
     SECTION = "report"
     sort_by: str | None
     dpi: int
-
-    @classmethod
-    def from_config(cls, config: Mapping) -> ReportParams:
-        return cls.from_section(config["report"])

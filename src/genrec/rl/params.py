@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from genrec.params import Params, ParamsError
+from genrec.params import Params, check_multiple
 
 
 @dataclass(frozen=True)
@@ -45,13 +44,8 @@ class RlParams(Params):
     seed: int
 
     def __post_init__(self):
-        if self.per_device_batch_size % self.num_generations:
-            raise ParamsError(
-                "per_device_batch_size",
-                f"{self.per_device_batch_size} is not a multiple of rl.num_generations "
-                f"({self.num_generations}); every group of G candidates must stay on one device",
-            )
-
-    @classmethod
-    def from_config(cls, config: Mapping) -> RlParams:
-        return cls.from_section(config["rl"])
+        check_multiple(
+            "per_device_batch_size", self.per_device_batch_size,
+            "rl.num_generations", self.num_generations,
+            "every group of G candidates must stay on one device",
+        )  # fmt: skip

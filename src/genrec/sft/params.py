@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genrec.lm.params import LmParams
-from genrec.params import Params, ParamsError
+from genrec.params import Params, check_multiple
 
 
 @dataclass(frozen=True)
@@ -24,10 +24,6 @@ class SftDataParams(Params):
     tasks: dict[str, Any]
     max_valid_samples: int | None
     seed: int
-
-    @classmethod
-    def from_config(cls, config: Mapping) -> SftDataParams:
-        return cls.from_section(config["sft"])
 
     def task_limits(self) -> dict[str, int | None]:
         """Task name -> ``max_samples``."""
@@ -59,12 +55,10 @@ class SftTrainParams(Params):
     lm: LmParams
 
     def __post_init__(self):
-        if self.global_batch_size % self.per_device_batch_size:
-            raise ParamsError(
-                "global_batch_size",
-                f"{self.global_batch_size} is not a multiple of sft.per_device_batch_size "
-                f"({self.per_device_batch_size})",
-            )
+        check_multiple(
+            "global_batch_size", self.global_batch_size,
+            "sft.per_device_batch_size", self.per_device_batch_size,
+        )  # fmt: skip
 
     @classmethod
     def from_config(cls, config: Mapping) -> SftTrainParams:
