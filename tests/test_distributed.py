@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +109,15 @@ def test_entry_must_name_module_and_function(tmp_path):
 def test_shard_bounds_cover_every_item_once():
     spans = [distributed.shard_bounds(10, r, 3) for r in range(3)]
     assert spans == [(0, 4), (4, 7), (7, 10)]
+
+
+def test_param_objects_inside_lists_and_dicts_reach_the_rank_as_objects():
+    """What `launch` writes (`_jsonable`, through JSON) is what a rank's `main` passes on."""
+    params = _rl_params()
+    kwargs = {"runs": [params, {"inner": params}], "path": Path("/x"), "n": None}
+    sent = json.loads(json.dumps(distributed._jsonable(kwargs)))
+    assert distributed._revive(sent) == {
+        "runs": [params, {"inner": params}],
+        "path": "/x",
+        "n": None,
+    }

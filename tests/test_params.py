@@ -106,3 +106,13 @@ def test_an_error_of_the_global_data_section_is_named_there():
     config["datasets"]["demo"]["data"] = {"user_k": 3}
     with pytest.raises(ConfigError, match="invalid config at 'data.split.ratios'"):
         validate_config(config, SCHEMA_PATH)
+
+
+def test_whole_numbers_written_as_floats_still_give_integer_fields():
+    """JSON schema's `integer` accepts 20.0; the objects hold the int (range(), tensor
+    shapes), and a `number` field holds a float even when written as 1."""
+    sasrec = SasrecParams.defaults(max_epochs=20.0, hidden_size=64.0)
+    assert sasrec.max_epochs == 20 and isinstance(sasrec.max_epochs, int)
+    assert isinstance(sasrec.hidden_size, int)
+    assert isinstance(RlParams.defaults(learning_rate=1).learning_rate, float)
+    assert SftTrainParams.defaults(max_steps=None).max_steps is None

@@ -43,6 +43,17 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _revive(value: Any) -> Any:
+    """The inverse of :func:`_jsonable` for parameter objects, at any depth."""
+    if params_codec.is_encoded(value):
+        return params_codec.decode(value)
+    if isinstance(value, dict):
+        return {k: _revive(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_revive(v) for v in value]
+    return value
+
+
 def launch(
     entry: str,
     kwargs: Mapping[str, Any],
@@ -106,11 +117,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     spec = json.loads(Path(ns.args_file).read_text())
     module, _, func = spec["entry"].partition(":")
     setup_logging(None)
-    kwargs = {
-        k: params_codec.decode(v) if params_codec.is_encoded(v) else v
-        for k, v in spec["kwargs"].items()
-    }
-    getattr(importlib.import_module(module), func)(**kwargs)
+    getattr(importlib.import_module(module), func)(**_revive(spec["kwargs"]))
 
 
 def rank_info() -> tuple[int, int, int]:

@@ -113,6 +113,10 @@ def _convert(hint: Any, value: Any, name: str) -> Any:
         if not isinstance(value, Mapping):
             raise TypeError(f"{name}: expected a mapping, got {value!r}")
         return hint.from_section(value)
+    if hint is int and isinstance(value, float) and value.is_integer():
+        return int(value)  # JSON schema's `integer` accepts 20.0
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
     if origin is tuple:
         return tuple(value)
     if origin is dict:

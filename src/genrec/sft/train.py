@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from genrec import checkpoint
-from genrec.distributed import peak_gpu_memory_mb
+from genrec.distributed import peak_gpu_memory_mb, visible_gpus
 from genrec.io import atomic_path, write_json
 from genrec.lm import (
     build_model_and_tokenizer,
@@ -411,7 +411,11 @@ def train_sft(
         "loss_png": Path(loss_png),
         "checkpoint_dir": Path(checkpoint_dir),
     }
-    if num_gpus > 1 and "LOCAL_RANK" not in os.environ:
+    # Several GPUs visible to one process make Trainer wrap the model in DataParallel (a
+    # global batch N times the configured one): one GPU of many runs as a launched rank
+    # that sees one (genrec.distributed.launch restricts it), as in RL.
+    many = num_gpus > 1 or (num_gpus == 1 and visible_gpus() > 1)
+    if many and "LOCAL_RANK" not in os.environ:
         from genrec.distributed import launch
 
         if callbacks:
