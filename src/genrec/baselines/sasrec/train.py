@@ -10,6 +10,7 @@ split's NDCG@``eval_k``; the best epoch's weights are kept.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import time
 
@@ -43,14 +44,9 @@ def train_sasrec(
     seed = params.seed
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    config = SASRecConfig(
-        n_items=n_items,
-        max_len=params.max_len,
-        hidden_size=params.hidden_size,
-        num_blocks=params.num_blocks,
-        num_heads=params.num_heads,
-        dropout=params.dropout,
-    )
+    # SASRecConfig's architecture fields come from the params of the same names
+    shape = [f.name for f in dataclasses.fields(SASRecConfig) if f.name != "n_items"]
+    config = SASRecConfig(n_items=n_items, **{k: getattr(params, k) for k in shape})
     model = SASRec(config).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
     seqs = pad_histories(list(train["history"]), config.max_len)
