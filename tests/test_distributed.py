@@ -121,3 +121,14 @@ def test_param_objects_inside_lists_and_dicts_reach_the_rank_as_objects():
         "path": "/x",
         "n": None,
     }
+
+
+def test_training_launches_for_several_gpus_or_one_of_several_but_never_from_a_rank(monkeypatch):
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(distributed, "visible_gpus", lambda: 1)
+    assert [distributed.needs_launch(n) for n in (0, 1, 2)] == [False, False, True]
+    monkeypatch.setattr(distributed, "visible_gpus", lambda: 4)
+    assert distributed.needs_launch(1)  # Trainer would wrap the model in DataParallel
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert not distributed.needs_launch(2) and not distributed.needs_launch(1)

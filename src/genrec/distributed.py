@@ -126,6 +126,16 @@ def rank_info() -> tuple[int, int, int]:
     return int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0))
 
 
+def needs_launch(num_gpus: int) -> bool:
+    """Whether a training entry point given ``num_gpus`` must run under :func:`launch`:
+    several GPUs, or one GPU while this process sees several (``Trainer`` would wrap the
+    model in ``DataParallel``: a global batch N times the configured one, and refused by
+    ``GRPOTrainer``), and this process is not a launched rank already."""
+    _, world_size, _ = rank_info()
+    launched = world_size > 1 or "LOCAL_RANK" in os.environ
+    return not launched and (num_gpus > 1 or (num_gpus == 1 and visible_gpus() > 1))
+
+
 def visible_gpus() -> int:
     """CUDA devices this process can see (0 without CUDA)."""
     import torch

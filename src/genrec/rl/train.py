@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genrec.distributed import launch, pick_device, visible_gpus
+from genrec.distributed import launch, needs_launch, pick_device, rank_info
 from genrec.rl.config import grpo_config
 from genrec.rl.outputs import write_outputs
 from genrec.rl.params import RlParams
@@ -30,13 +30,9 @@ from genrec.rl.resume import fingerprint, finished_state, prepare_checkpoint_dir
 log = logging.getLogger(__name__)
 
 
-def _world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
 def _local_device(device: str) -> str:
     """This rank's device: ``cuda:<LOCAL_RANK>`` under ``accelerate launch``."""
-    return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if device == "cuda" else device
+    return f"cuda:{rank_info()[2]}" if device == "cuda" else device
 
 
 def train_grpo(
@@ -84,10 +80,7 @@ def train_grpo(
     inputs = (sft_model, train, items, sids, embeddings, sasrec_model, sasrec_config)
     digest, settings = fingerprint(params, inputs)
     kwargs["resume"] = prepare_checkpoint_dir(Path(checkpoint_dir), digest, settings)
-    # Several GPUs visible to one process make Trainer wrap the model in DataParallel,
-    # which GRPOTrainer refuses: one GPU then runs as a single launched rank that sees
-    # one (genrec.distributed.launch restricts it).
-    if (num_gpus > 1 or (num_gpus == 1 and visible_gpus() > 1)) and _world_size() == 1:
+    if needs_launch(num_gpus):  # one GPU of several: a launched rank that sees one
         args_file = Path(checkpoint_dir) / "launch_args.json"
         launch("genrec.rl.train:train_rank", kwargs, num_gpus, args_file)
         return
@@ -186,7 +179,7 @@ def _train(
         from transformers import AutoModelForCausalLM
 
         log.info("%s already holds the finished run (step %d)", resume, done["global_step"])
-        if _world_size() == 1 or int(os.environ.get("RANK", "0")) == 0:
+        if rank_info()[0] == 0:
             policy = AutoModelForCausalLM.from_pretrained(resume, dtype="float32")
             write_outputs(
                 policy,

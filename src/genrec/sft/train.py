@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from genrec import checkpoint
-from genrec.distributed import peak_gpu_memory_mb, visible_gpus
+from genrec.distributed import needs_launch, peak_gpu_memory_mb, rank_info
 from genrec.io import atomic_path, write_json
 from genrec.lm import (
     build_model_and_tokenizer,
@@ -306,7 +306,7 @@ def _train_in_process(
     from transformers import EarlyStoppingCallback, TrainerState, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    _, world_size, _ = rank_info()
     if world_size == 1:
         init = prepare_checkpoint_dir(
             datasets_dir, sids_parquet, checkpoint_dir, params, base_model_dir
@@ -411,11 +411,7 @@ def train_sft(
         "loss_png": Path(loss_png),
         "checkpoint_dir": Path(checkpoint_dir),
     }
-    # Several GPUs visible to one process make Trainer wrap the model in DataParallel (a
-    # global batch N times the configured one): one GPU of many runs as a launched rank
-    # that sees one (genrec.distributed.launch restricts it), as in RL.
-    many = num_gpus > 1 or (num_gpus == 1 and visible_gpus() > 1)
-    if many and "LOCAL_RANK" not in os.environ:
+    if needs_launch(num_gpus):  # one GPU of several: a launched rank that sees one
         from genrec.distributed import launch
 
         if callbacks:
