@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,22 @@ def atomic_path(path: str | Path, directory: bool = False) -> Iterator[Path]:
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def files_under(outdir: str | Path, file_names: Mapping[str, str]) -> dict[str, Path]:
+    """``{output name: outdir / file name}``: a stage's outputs in one directory under the
+    workflow's file names (for callers outside the workflow; rules declare their own)."""
+    return {name: Path(outdir) / file for name, file in file_names.items()}
+
+
+def require_outputs(outputs: Mapping, names: Iterable[str], stage: str) -> dict[str, Path]:
+    """The paths ``outputs`` gives for ``names``, checked before a stage does any work: a
+    ValueError names every output without a path."""
+    names = list(names)
+    missing = [name for name in names if name not in outputs]
+    if missing:
+        raise ValueError(f"{stage}: no output path for {missing}")
+    return {name: Path(outputs[name]) for name in names}
 
 
 def hash_path(h, path: str | Path, with_names: bool = True) -> None:

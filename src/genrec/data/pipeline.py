@@ -23,7 +23,7 @@ from genrec.data.filters import counts, window_and_kcore
 from genrec.data.params import DataParams
 from genrec.data.readers import read_meta, read_reviews, resolve_format
 from genrec.data.samples import Sequences, build_table, split_samples
-from genrec.io import atomic_path, write_json
+from genrec.io import atomic_path, files_under, require_outputs, write_json
 
 log = logging.getLogger(__name__)
 
@@ -37,21 +37,21 @@ ITEMS_SCHEMA = pa.schema(
         ("categories", pa.list_(pa.string())),
     ]
 )
-OUTPUTS = ("train", "valid", "test", "items_parquet", "id_maps", "stats")
+# output name -> the workflow's file name
+FILE_NAMES = {
+    "train": "train.parquet",
+    "valid": "valid.parquet",
+    "test": "test.parquet",
+    "items_parquet": "items.parquet",
+    "id_maps": "id_maps.json",
+    "stats": "stats.json",
+}
+OUTPUTS = tuple(FILE_NAMES)
 
 
 def output_paths(outdir: str | Path) -> dict[str, Path]:
-    """The workflow's file names for :func:`prepare`'s outputs under ``outdir`` (for
-    callers outside the workflow; the rule ``prepare_data`` declares its own)."""
-    names = {
-        "train": "train.parquet",
-        "valid": "valid.parquet",
-        "test": "test.parquet",
-        "items_parquet": "items.parquet",
-        "id_maps": "id_maps.json",
-        "stats": "stats.json",
-    }
-    return {key: Path(outdir) / name for key, name in names.items()}
+    """:func:`prepare`'s outputs under ``outdir`` with the workflow's file names."""
+    return files_under(outdir, FILE_NAMES)
 
 
 def _write_table(table: pa.Table, path: Path) -> None:
@@ -72,9 +72,7 @@ def prepare(
     workflow ``DataParams.defaults(**overrides)``; :func:`output_paths` names the
     outputs in a directory). Returns the stats dict.
     """
-    missing = [name for name in OUTPUTS if name not in outputs]
-    if missing:
-        raise ValueError(f"prepare: no output path for {missing}")
+    paths = require_outputs(outputs, OUTPUTS, "prepare")
     t0 = time.perf_counter()
     for p in (reviews, meta):
         if not Path(p).exists():
@@ -185,9 +183,6 @@ def prepare(
         "max_history": max_history,
     }
 
-    paths = {name: Path(outputs[name]) for name in OUTPUTS}
-    for path in paths.values():
-        path.parent.mkdir(parents=True, exist_ok=True)
     _write_table(items_table, paths["items_parquet"])
     for name, t in tables.items():
         _write_table(t, paths[name])

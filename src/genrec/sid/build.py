@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from genrec.distributed import peak_gpu_memory_mb, pick_device
-from genrec.io import atomic_path, write_json, write_parquet
+from genrec.io import atomic_path, files_under, require_outputs, write_json, write_parquet
 from genrec.sid.collisions import collision_rate, resolve_collisions
 from genrec.sid.kmeans import residual_kmeans
 from genrec.sid.minionerec import index_dict, read_index_json
@@ -89,20 +89,20 @@ def quantize(
     raise ValueError(f"unknown SID method {method!r} (choose from {', '.join(METHODS)})")
 
 
-OUTPUTS = ("sids", "index", "stats", "codebooks", "usage")
+# output name -> the workflow's file name
+FILE_NAMES = {
+    "sids": "sids.parquet",
+    "index": "index.json",
+    "stats": "sid_stats.json",
+    "codebooks": "codebooks.npz",
+    "usage": "code_usage.png",
+}
+OUTPUTS = tuple(FILE_NAMES)
 
 
 def output_paths(outdir: str | Path) -> dict[str, Path]:
-    """The workflow's file names for :func:`build_sids`' outputs under ``outdir`` (for
-    callers outside the workflow; the rules declare their own)."""
-    names = {
-        "sids": "sids.parquet",
-        "index": "index.json",
-        "stats": "sid_stats.json",
-        "codebooks": "codebooks.npz",
-        "usage": "code_usage.png",
-    }
-    return {key: Path(outdir) / name for key, name in names.items()}
+    """:func:`build_sids`' outputs under ``outdir`` with the workflow's file names."""
+    return files_under(outdir, FILE_NAMES)
 
 
 def build_sids(
@@ -126,9 +126,7 @@ def build_sids(
     """
     method = params.method
     needed = [k for k in OUTPUTS if k != "codebooks" or method != "import"]
-    missing = [k for k in needed if k not in outputs]
-    if missing:
-        raise ValueError(f"build_sids: no output path for {missing}")
+    outputs = require_outputs(outputs, needed, "build_sids")
     if threads:
         import faiss
         import torch

@@ -20,25 +20,25 @@ from genrec.baselines.sasrec.model import resolve_device
 from genrec.baselines.sasrec.plot import plot_curve
 from genrec.baselines.sasrec.score import predict_top_k
 from genrec.baselines.sasrec.train import train_sasrec
-from genrec.io import atomic_path, write_json
+from genrec.io import atomic_path, files_under, require_outputs, write_json
 
 log = logging.getLogger(__name__)
 
-OUTPUTS = ("model", "config", "curve", "curve_png", "predictions", "metrics")
+# output name -> the workflow's file name
+FILE_NAMES = {
+    "model": "model.pt",
+    "config": "sasrec_config.json",
+    "curve": "training_curve.json",
+    "curve_png": "training_curve.png",
+    "predictions": "predictions.parquet",
+    "metrics": "metrics.json",
+}
+OUTPUTS = tuple(FILE_NAMES)
 
 
 def output_paths(outdir: str | Path) -> dict[str, Path]:
-    """The workflow's file names for the outputs under ``outdir`` (for callers outside
-    the workflow; the rule ``baseline_sasrec`` declares its own)."""
-    names = {
-        "model": "model.pt",
-        "config": "sasrec_config.json",
-        "curve": "training_curve.json",
-        "curve_png": "training_curve.png",
-        "predictions": "predictions.parquet",
-        "metrics": "metrics.json",
-    }
-    return {key: Path(outdir) / name for key, name in names.items()}
+    """:func:`train_and_evaluate`'s outputs under ``outdir`` with the workflow's names."""
+    return files_under(outdir, FILE_NAMES)
 
 
 def train_and_evaluate(
@@ -62,10 +62,7 @@ def train_and_evaluate(
     """
     if threads:
         torch.set_num_threads(int(threads))
-    missing = [name for name in OUTPUTS if name not in outputs]
-    if missing:
-        raise ValueError(f"SASRec: no output path for {missing}")
-    out = {name: Path(outputs[name]) for name in OUTPUTS}
+    out = require_outputs(outputs, OUTPUTS, "SASRec")
     n_items = count_items(items_path)
     train = read_split(train_path, n_items)
     valid = read_split(valid_path, n_items)
