@@ -9,8 +9,8 @@ from genrec.baselines.params import PopularityParams, SasrecParams  # noqa: F401
 from genrec.config import validate_config
 from genrec.data.params import DataParams  # noqa: F401
 from genrec.embed.params import EmbedParams  # noqa: F401
-from genrec.params import encode
 from genrec.eval.params import EvalParams  # noqa: F401
+from genrec.params import encode
 from genrec.report.params import ReportParams  # noqa: F401
 from genrec.rl.params import RlParams  # noqa: F401
 from genrec.sft.params import SftDataParams, SftTrainParams  # noqa: F401

@@ -1,6 +1,6 @@
 """SASRec baseline: train, early-stop on valid, evaluate on test over all items."""
 
-from genrec.baselines.sasrec.stage import OUTPUTS, train_and_evaluate
+from genrec.baselines.sasrec.stage import train_and_evaluate
 from genrec.logging import setup_logging
 from genrec.params import decode
 
@@ -10,7 +10,7 @@ train_and_evaluate(
     valid_path=snakemake.input.valid,
     test_path=snakemake.input.test,
     items_path=snakemake.input.items_parquet,
-    outputs={name: snakemake.output[name] for name in OUTPUTS},
+    outputs=dict(snakemake.output.items()),
     params=decode(snakemake.params.sasrec),
     ks=snakemake.params.ks,
     threads=snakemake.threads,

@@ -1,6 +1,6 @@
 """Snakemake script: raw reviews + metadata -> items, samples, split, id maps, stats."""
 
-from genrec.data.pipeline import OUTPUTS, prepare
+from genrec.data.pipeline import prepare
 from genrec.logging import setup_logging
 from genrec.params import decode
 
@@ -9,5 +9,5 @@ prepare(
     snakemake.input.reviews,
     snakemake.input.meta,
     decode(snakemake.params.data),
-    {name: snakemake.output[name] for name in OUTPUTS},
+    dict(snakemake.output.items()),
 )
