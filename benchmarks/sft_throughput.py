@@ -12,15 +12,21 @@ tokenisation, ``TrainingArguments``, Trainer) on the SFT datasets of a finished
   grouped+response+compile  grouped+response under ``torch.compile`` (TrainingArguments.torch_compile)
   grouped+response+fused    with the fused AdamW step (``adamw_torch_fused``): the default
   grouped+response+fused+workers  ... and collation in 2 DataLoader worker processes
+  grouped+response+fused+nocache  ... without a KV cache in training (``use_cache=False``,
+                    ``genrec.sft.loss.ResponseCollator``): the default
+  grouped+response+fused+nocache+compiled-layers  ... and ``torch.compile`` of each decoder
+                    layer (``sft.compile``, ``genrec.lm.compile``)
 
 (every variant without ``+fused`` uses the per-parameter ``adamw_torch`` step, the
-optimizer before the fused one became the default)
+optimizer before the fused one became the default; every variant without
+``+nocache`` builds the KV cache that training never reads, as before)
 
 and reports samples/s, real (non-pad) tokens/s, the share of padded positions,
 the positions the LM head sees, peak GPU memory and, with ``--epoch``, the
 validation loss after one full epoch of the named variants (``--epoch`` names
-them). ``--profile`` prints the top CUDA kernels of a few steps of each variant.
-Timing starts after ``--warmup`` steps and excludes evaluation and saving.
+them). ``--profile`` prints the top CUDA kernels and host ops of a few steps of
+each variant. Timing starts after ``--warmup`` steps (their wall time, compilation
+included, is ``warmup_s``) and excludes evaluation and saving.
 
     python benchmarks/sft_throughput.py --config config/amazon18-industrial.yaml \\
         --results results/amazon18-industrial --method rqvae \\
@@ -46,8 +52,9 @@ from genrec.sft.params import SftTrainParams
 # The variants without `+fused` keep the optimizer of the runs before the fused step
 # became the default (adamw_torch, a loop over parameters), so they stay comparable
 # with docs/results/sft_throughput_h200.json.
-LOOP = {"optim": "adamw_torch"}
-FUSED = {"optim": "adamw_torch_fused"}
+LOOP = {"optim": "adamw_torch", "use_cache": True}
+FUSED = {"optim": "adamw_torch_fused", "use_cache": True}
+NOCACHE = {"optim": "adamw_torch_fused", "use_cache": False}
 VARIANTS = {
     "padded": dict(group_by_length=False, response_only_logits=False, **LOOP),
     "grouped": dict(group_by_length=True, response_only_logits=False, **LOOP),
@@ -60,7 +67,14 @@ VARIANTS = {
     "grouped+response+fused+workers": dict(
         group_by_length=True, response_only_logits=True, dataloader_num_workers=2, **FUSED
     ),
+    "grouped+response+fused+nocache": dict(
+        group_by_length=True, response_only_logits=True, **NOCACHE
+    ),
+    "grouped+response+fused+nocache+compiled-layers": dict(
+        group_by_length=True, response_only_logits=True, compile_layers=True, **NOCACHE
+    ),
 }
+PROFILED_STEPS = 5
 # TrainingArguments fields a variant may set (the rest of its keys select code paths)
 ARG_KEYS = ("torch_compile", "optim", "dataloader_num_workers")
 
@@ -87,26 +101,30 @@ def _timer_callback(warmup: int, profile: bool):
 
     class Timer(TrainerCallback):
         def __init__(self):
-            self.t0 = self.t1 = None
+            self.t0 = self.t1 = self.start = None
             self.prof = None
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.start = time.perf_counter()
 
         def on_step_end(self, args, state, control, **kw):
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
+            # the profiled steps are the last 5 warm-up steps, outside the timed ones
+            if profile and state.global_step == warmup - PROFILED_STEPS:
+                self.prof = torch.profiler.profile(
+                    activities=[
+                        torch.profiler.ProfilerActivity.CPU,
+                        torch.profiler.ProfilerActivity.CUDA,
+                    ]
+                )
+                self.prof.__enter__()
+                self.prof_start = time.perf_counter()
             if state.global_step == warmup:
+                if self.prof is not None:
+                    self.prof.__exit__(None, None, None)
+                    self.prof_wall = time.perf_counter() - self.prof_start
                 self.t0 = time.perf_counter()
-                if profile:
-                    self.prof = torch.profiler.profile(
-                        activities=[
-                            torch.profiler.ProfilerActivity.CPU,
-                            torch.profiler.ProfilerActivity.CUDA,
-                        ]
-                    )
-                    self.prof.__enter__()
-                    self.prof_start = time.perf_counter()
-            if self.prof is not None and state.global_step == warmup + 5:
-                self.prof.__exit__(None, None, None)
-                self.prof_wall = time.perf_counter() - self.prof_start
             self.t1 = time.perf_counter()
 
     return Timer()
@@ -115,11 +133,14 @@ def _timer_callback(warmup: int, profile: bool):
 def run_variant(name, init, tokenizer, data, ns, sft, seed, steps, with_epoch):
     from transformers import AutoModelForCausalLM, set_seed
 
+    from genrec.lm import compile_decoder_layers
     from genrec.sft.train import _training_args, make_trainer
 
     opts = VARIANTS[name]
     set_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(init, dtype="float32")
+    if opts.get("compile_layers"):
+        compile_decoder_layers(model)
     use_gpu = torch.cuda.is_available()
     with tempfile.TemporaryDirectory() as tmp:
         args = _training_args(sft, Path(tmp), 1, use_gpu, group_by_length=opts["group_by_length"])
@@ -143,6 +164,7 @@ def run_variant(name, init, tokenizer, data, ns, sft, seed, steps, with_epoch):
             data,
             [timer],
             response_only_logits=opts["response_only_logits"],
+            use_cache=opts["use_cache"],
         )
         counter = Counting(trainer)
         if use_gpu:
@@ -163,6 +185,7 @@ def run_variant(name, init, tokenizer, data, ns, sft, seed, steps, with_epoch):
             "padded_share": round(1 - real / padded, 3),
             "head_positions_share": round(head / padded, 3),
             "s_per_step": round(wall / max(len(timed), 1), 4),
+            "warmup_s": round(timer.t0 - timer.start, 2),
             "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 0) if use_gpu else None,
         }
         if with_epoch:
@@ -173,6 +196,10 @@ def run_variant(name, init, tokenizer, data, ns, sft, seed, steps, with_epoch):
             cuda_us = sum(e.self_device_time_total for e in ka)
             row["profile_gpu_busy_share"] = round(cuda_us / 1e6 / timer.prof_wall, 3)
             print(ka.table(sort_by="self_device_time_total", row_limit=12), flush=True)
+            print(ka.table(sort_by="self_cpu_time_total", row_limit=15), flush=True)
+            row["profile_kernels_per_step"] = round(
+                sum(e.count for e in ka if e.device_type.name == "CUDA") / PROFILED_STEPS, 0
+            )
     print(json.dumps(row), flush=True)
     del trainer, model
     if use_gpu:
@@ -191,9 +218,13 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=None, help="override sft batch sizes")
-    parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--profile", action="store_true", help=f"profile the last {PROFILED_STEPS} warm-up steps"
+    )
     parser.add_argument("--out", type=Path, default=None)
     ns = parser.parse_args(argv)
+    if ns.profile and ns.warmup <= PROFILED_STEPS:
+        parser.error(f"--profile needs --warmup > {PROFILED_STEPS}")
     from genrec.logging import setup_logging
     from genrec.sft.train import load_training_inputs, prepare_checkpoint_dir
 

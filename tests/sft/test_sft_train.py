@@ -221,3 +221,19 @@ def test_one_prompt_length_rule_for_sft_rl_and_evaluation(sft_inputs, tmp_path):
     # the instruction and input header stay, the oldest history goes, the end stays
     assert eval_ids[: len(head)] == head
     assert eval_ids[len(head) :] == full[len(full) - (limit - len(head)) :]
+
+
+def test_compiled_layers_train_the_same_model(sft_inputs, tmp_path):
+    """sft.compile: same steps, losses and (up to float rounding) weights as eager."""
+    eager = _run(sft_inputs, tmp_path / "eager", tiny_sft_train(max_steps=4, eval_steps=2))
+    compiled = _run(
+        sft_inputs, tmp_path / "compiled", tiny_sft_train(max_steps=4, eval_steps=2, compile=True)
+    )
+    assert compiled["global_step"] == eager["global_step"] == 4
+    for kind in ("train", "valid"):
+        got = [e["loss"] for e in compiled[kind]]
+        assert got == pytest.approx([e["loss"] for e in eager[kind]], rel=1e-4)
+    a, b = _weights(tmp_path / "eager" / "model"), _weights(tmp_path / "compiled" / "model")
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(b[name], a[name], rtol=1e-3, atol=1e-4)

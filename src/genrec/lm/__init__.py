@@ -7,8 +7,10 @@ Public helpers:
 - :func:`sid_token_ids` ``(tokenizer, sids_table)``: ``{item_id: [token ids]}``.
 - :func:`encode_prompt` ``(tokenizer, text)``: prompt token ids exactly as SFT saw them.
 - :func:`build_model_and_tokenizer`, :func:`freeze_llm`: used by SFT.
+- :func:`compile_decoder_layers` ``(model)``: ``torch.compile`` each decoder layer (``sft.compile``).
 """
 
+from genrec.lm.compile import compile_decoder_layers, decoder_layers
 from genrec.lm.model import (
     build_model_and_tokenizer,
     freeze_llm,
@@ -33,6 +35,8 @@ from genrec.lm.tokenizer import (
 __all__ = [
     "add_sid_tokens",
     "build_model_and_tokenizer",
+    "compile_decoder_layers",
+    "decoder_layers",
     "check_sid_encoding",
     "encode_example",
     "encode_prompt",

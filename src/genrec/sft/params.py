@@ -50,6 +50,7 @@ class SftTrainParams(Params):
     logging_steps: int
     early_stopping_patience: int
     bf16: Any
+    compile: bool
     keep_checkpoints: bool
     seed: int
     lm: LmParams

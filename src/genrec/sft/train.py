@@ -29,6 +29,7 @@ from genrec.distributed import needs_launch, peak_gpu_memory_mb, rank_info
 from genrec.io import atomic_path, write_json
 from genrec.lm import (
     build_model_and_tokenizer,
+    compile_decoder_layers,
     encode_example,
     freeze_llm,
     prompt_token_limit,
@@ -265,17 +266,26 @@ def load_training_inputs(
     return model, tokenizer, data, prompt_limit
 
 
-def make_trainer(model, tokenizer, args, data, callbacks=(), response_only_logits: bool = True):
+def make_trainer(
+    model,
+    tokenizer,
+    args,
+    data,
+    callbacks=(),
+    response_only_logits: bool = True,
+    use_cache: bool = False,
+):
     """The ``transformers.Trainer`` for SFT on ``data['train']``, validated on ``data['valid']``.
 
     ``response_only_logits`` (the default) runs the LM head only over the
-    response span (:mod:`genrec.sft.loss`); False is transformers' own
-    full-logits loss (same value; kept for ``benchmarks/sft_throughput.py``).
+    response span, without a KV cache (:mod:`genrec.sft.loss`); False is
+    transformers' own full-logits loss (same value). ``use_cache=True`` and the
+    full-logits loss only reproduce earlier versions in ``benchmarks/sft_throughput.py``.
     """
     from transformers import DataCollatorForSeq2Seq, Trainer
 
     if response_only_logits:
-        collator, loss_func = ResponseCollator(tokenizer), response_loss
+        collator, loss_func = ResponseCollator(tokenizer, use_cache=use_cache), response_loss
     else:
         collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
         loss_func = None
@@ -321,6 +331,8 @@ def _train_in_process(
     )
 
     args = _training_args(params, checkpoint_dir, world_size, use_gpu)
+    if params.compile:
+        compile_decoder_layers(model)
     cbs = list(callbacks)
     if params.early_stopping_patience:
         cbs.append(EarlyStoppingCallback(early_stopping_patience=params.early_stopping_patience))

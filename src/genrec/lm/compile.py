@@ -1,0 +1,49 @@
+"""Regional compilation: ``torch.compile`` each decoder layer, not the whole model.
+
+A 135M-parameter model trains on ~100-token examples with little work per
+kernel, so an eager step is bound by the host launching a few thousand small
+kernels (norms, rotary embeddings, activations, residual adds: several per
+layer, forward and backward). Compiling one decoder layer fuses those into a
+handful of Triton kernels and replaces the per-op Python dispatch with one call
+per layer. Every layer of a model runs the same code, so Dynamo compiles it
+once and reuses the graph for all of them (``inline_inbuilt_nn_modules``: the
+weights are graph inputs): compile time is that of one layer, not of the
+whole model, and the embedding, the attention-mask construction and the loss
+stay eager.
+
+``dynamic=True`` marks batch and sequence length symbolic from the first call,
+so length-grouped batches of every width share one graph (a batch without
+padding, whose attention mask is ``None``, and evaluation under ``no_grad`` add
+one graph each). ``nn.Module.compile`` compiles in place: parameter names and
+``save_pretrained`` are unchanged.
+
+The layers must be called without a KV cache (``use_cache=False``, as
+:class:`genrec.sft.loss.ResponseCollator` passes): a cache object indexed by
+each layer's ``layer_idx`` would specialise the graph per layer.
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def decoder_layers(model):
+    """The ``nn.ModuleList`` of decoder blocks of a Hugging Face causal LM."""
+    decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
+    layers = getattr(decoder, "layers", None)
+    if layers is None or len(layers) == 0:
+        raise ValueError(
+            f"{type(model).__name__}: no decoder layers found (expected model.get_decoder().layers)"
+        )
+    return layers
+
+
+def compile_decoder_layers(model, dynamic: bool = True) -> int:
+    """Compile every decoder layer of ``model`` in place; return how many."""
+    layers = decoder_layers(model)
+    for layer in layers:
+        layer.compile(dynamic=dynamic)
+    log.info("torch.compile: %d decoder layers (regional, dynamic=%s)", len(layers), dynamic)
+    return len(layers)
