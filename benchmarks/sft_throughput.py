@@ -16,6 +16,10 @@ tokenisation, ``TrainingArguments``, Trainer) on the SFT datasets of a finished
                     ``genrec.sft.loss.ResponseCollator``): the default
   grouped+response+fused+nocache+compiled-layers  ... and ``torch.compile`` of each decoder
                     layer (``sft.compile``, ``genrec.lm.compile``)
+  ...+compiled-layers+workers  ... and collation in 4 DataLoader processes
+                    (``sft.dataloader_workers``)
+  ...+compiled-layers+workers+vocab64  ... and the embedding / LM-head rows padded to a
+                    multiple of 64 (``lm.vocab_multiple_of``): aligned tensor-core kernels
 
 (every variant without ``+fused`` uses the per-parameter ``adamw_torch`` step, the
 optimizer before the fused one became the default; every variant without
@@ -72,6 +76,21 @@ VARIANTS = {
     ),
     "grouped+response+fused+nocache+compiled-layers": dict(
         group_by_length=True, response_only_logits=True, compile_layers=True, **NOCACHE
+    ),
+    "grouped+response+fused+nocache+compiled-layers+workers": dict(
+        group_by_length=True,
+        response_only_logits=True,
+        compile_layers=True,
+        dataloader_num_workers=4,
+        **NOCACHE,
+    ),
+    "grouped+response+fused+nocache+compiled-layers+workers+vocab64": dict(
+        group_by_length=True,
+        response_only_logits=True,
+        compile_layers=True,
+        dataloader_num_workers=4,
+        vocab_multiple_of=64,
+        **NOCACHE,
     ),
 }
 PROFILED_STEPS = 5
@@ -139,6 +158,10 @@ def run_variant(name, init, tokenizer, data, ns, sft, seed, steps, with_epoch):
     opts = VARIANTS[name]
     set_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(init, dtype="float32")
+    if opts.get("vocab_multiple_of"):  # as lm.vocab_multiple_of pads the initial model
+        model.resize_token_embeddings(
+            len(tokenizer), pad_to_multiple_of=opts["vocab_multiple_of"], mean_resizing=True
+        )
     if opts.get("compile_layers"):
         compile_decoder_layers(model)
     use_gpu = torch.cuda.is_available()
@@ -185,6 +208,7 @@ def run_variant(name, init, tokenizer, data, ns, sft, seed, steps, with_epoch):
             "padded_share": round(1 - real / padded, 3),
             "head_positions_share": round(head / padded, 3),
             "s_per_step": round(wall / max(len(timed), 1), 4),
+            "embedding_rows": model.get_input_embeddings().weight.shape[0],
             "warmup_s": round(timer.t0 - timer.start, 2),
             "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 0) if use_gpu else None,
         }

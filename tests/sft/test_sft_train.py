@@ -237,3 +237,33 @@ def test_compiled_layers_train_the_same_model(sft_inputs, tmp_path):
     assert a.keys() == b.keys()
     for name in a:
         torch.testing.assert_close(b[name], a[name], rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("base", ["scratch", "checkpoint"])
+def test_padded_vocabulary_trains_and_decodes_only_items(sft_inputs, tmp_path, base):
+    """lm.vocab_multiple_of: 64 rows per block, the extra rows are never a token; with
+    DataLoader workers the run is the same as without (same batches)."""
+    from genrec.decode import SidTrie, constrained_generate
+
+    if base == "checkpoint":
+        tok = train_scratch_tokenizer(["Steel bolt, 10 pack", "Nitrile glove"] * 10, vocab_size=300)
+        base_dir = tmp_path / "base"
+        tiny_qwen2(tok, layers=1, heads=2, kv_heads=1).save_pretrained(base_dir)
+        tok.save_pretrained(base_dir)
+        lm = tiny_lm(base_model=str(base_dir), vocab_multiple_of=64)
+    else:
+        lm = tiny_lm(vocab_multiple_of=64)
+    params = tiny_sft_train(lm, max_steps=4, eval_steps=2)
+    one = _run(sft_inputs, tmp_path / "one", params)
+    two = _run(sft_inputs, tmp_path / "two", params.replace(dataloader_workers=2))
+    assert [e["loss"] for e in two["train"]] == [e["loss"] for e in one["train"]]
+
+    model, tok = load_model_and_tokenizer(tmp_path / "one" / "model")
+    rows = model.get_input_embeddings().weight.shape[0]
+    assert rows % 64 == 0 and len(tok) <= rows < len(tok) + 64
+    assert model.get_output_embeddings().weight.shape[0] == rows
+    sids = make_tables()["sids"]
+    trie = SidTrie.from_sids_table(sids, tok)
+    prompt = encode_prompt(tok, prompts.sid_next(sids.sid.tolist()[:3]))
+    out = constrained_generate(model, tok, [prompt], trie, num_beams=6, num_return_sequences=6)
+    assert set(out.item_ids.view(-1).tolist()) <= set(sids.item_id.tolist())

@@ -62,11 +62,16 @@ def load_model_and_tokenizer(path: str | Path, device: str = "cpu", dtype: str =
     return model, tokenizer
 
 
-def _scratch_model(scratch: ScratchLM, tokenizer, seed: int):
+def embedding_rows(vocabulary: int, multiple_of: int = 1) -> int:
+    """Embedding rows for ``vocabulary`` tokens: the next multiple of ``multiple_of``."""
+    return -(-vocabulary // multiple_of) * multiple_of
+
+
+def _scratch_model(scratch: ScratchLM, tokenizer, seed: int, vocab_multiple_of: int = 1):
     from transformers import Qwen2Config, Qwen2ForCausalLM, set_seed
 
     config = Qwen2Config(
-        vocab_size=len(tokenizer),
+        vocab_size=embedding_rows(len(tokenizer), vocab_multiple_of),
         hidden_size=scratch.hidden_size,
         num_hidden_layers=scratch.num_hidden_layers,
         num_attention_heads=scratch.num_attention_heads,
@@ -103,11 +108,12 @@ def build_model_and_tokenizer(
     tokenizer are loaded from ``base_model_dir``, the converted backbone
     (:func:`genrec.lm.base.convert_base_model`; a plain checkpoint directory
     works too), with float32 weights, and the embeddings are resized to the new
-    vocabulary (new rows: mean of the old ones). EOS and pad ids stay those the
+    vocabulary (new rows drawn around the mean of the old ones, seeded with ``seed``).
+    Either way the embedding rows are padded to a multiple of ``lm.vocab_multiple_of``. EOS and pad ids stay those the
     backbone pinned. Returns ``(model, tokenizer, sid_ids)`` where ``sid_ids``
     are the token ids of all SID code tokens.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
     base = lm.base_model
     if base != "scratch" and base_model_dir is None:
@@ -117,7 +123,7 @@ def build_model_and_tokenizer(
             raise ValueError("lm.base_model 'scratch' needs a text corpus to train the tokenizer")
         tokenizer = train_scratch_tokenizer(corpus, lm.scratch.tokenizer_vocab_size)
         sid_ids = add_sid_tokens(tokenizer, sids)
-        model = _scratch_model(lm.scratch, tokenizer, seed)
+        model = _scratch_model(lm.scratch, tokenizer, seed, lm.vocab_multiple_of)
     else:
         path = Path(base_model_dir)
         if not (path / "config.json").is_file():
@@ -131,13 +137,17 @@ def build_model_and_tokenizer(
             tokenizer.pad_token = tokenizer.eos_token
         sid_ids = add_sid_tokens(tokenizer, sids)
         rows = model.get_input_embeddings().weight.shape[0]
-        if len(tokenizer) > rows:
-            model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
+        if embedding_rows(len(tokenizer), lm.vocab_multiple_of) > rows:
+            multiple = lm.vocab_multiple_of if lm.vocab_multiple_of > 1 else None
+            set_seed(seed)  # mean resizing draws the new rows at random
+            model.resize_token_embeddings(
+                len(tokenizer), pad_to_multiple_of=multiple, mean_resizing=True
+            )
         log.info(
             "loaded %s; vocabulary %d, embedding rows %d",
             path,
             len(tokenizer),
-            max(rows, len(tokenizer)),
+            model.get_input_embeddings().weight.shape[0],
         )
         model.config.pad_token_id = tokenizer.pad_token_id
         model.config.eos_token_id = tokenizer.eos_token_id

@@ -32,4 +32,5 @@ class LmParams(Params):
     base_model: str
     scratch: ScratchLM
     freeze_llm: bool
+    vocab_multiple_of: int
     dtype: str

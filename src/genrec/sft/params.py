@@ -50,6 +50,7 @@ class SftTrainParams(Params):
     logging_steps: int
     early_stopping_patience: int
     bf16: Any
+    dataloader_workers: int
     compile: bool
     keep_checkpoints: bool
     seed: int

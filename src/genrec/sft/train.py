@@ -238,7 +238,7 @@ def _training_args(
         optim="adamw_torch_fused",
         seed=sft.seed,
         data_seed=sft.seed,
-        dataloader_num_workers=0,
+        dataloader_num_workers=sft.dataloader_workers,
         report_to="none",
         ddp_find_unused_parameters=False if world_size > 1 else None,
     )
