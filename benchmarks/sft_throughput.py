@@ -258,6 +258,8 @@ def main(argv=None) -> None:
     sft = SftTrainParams.from_config(config)
     if ns.batch_size:
         sft = sft.replace(per_device_batch_size=ns.batch_size, global_batch_size=ns.batch_size)
+    # every variant starts from the exact vocabulary; `+vocab64` pads it itself
+    sft = sft.replace(lm=sft.lm.replace(vocab_multiple_of=1))
     ns.sids = ns.results / "sid" / ns.method / "sids.parquet"
     ckpt = Path(tempfile.mkdtemp(prefix="sft_throughput_"))
     init = prepare_checkpoint_dir(
