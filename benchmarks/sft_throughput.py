@@ -12,9 +12,7 @@ tokenisation, ``TrainingArguments``, Trainer) on the SFT datasets of a finished
   grouped+response+compile  grouped+response under ``torch.compile`` (TrainingArguments.torch_compile)
   grouped+response+fused    with the fused AdamW step (``adamw_torch_fused``): the default
   grouped+response+fused+workers  ... and collation in 2 DataLoader worker processes
-  grouped+response+fused+nocache  ... without a KV cache in training (``use_cache=False``,
-                    ``genrec.sft.loss.ResponseCollator``): the default
-  grouped+response+fused+nocache+compiled-layers  ... and ``torch.compile`` of each decoder
+  grouped+response+fused+compiled-layers  ... and ``torch.compile`` of each decoder
                     layer (``sft.compile``, ``genrec.lm.compile``)
   ...+compiled-layers+workers  ... and collation in 4 DataLoader processes
                     (``sft.dataloader_workers``)
@@ -22,8 +20,10 @@ tokenisation, ``TrainingArguments``, Trainer) on the SFT datasets of a finished
                     multiple of 64 (``lm.vocab_multiple_of``): aligned tensor-core kernels
 
 (every variant without ``+fused`` uses the per-parameter ``adamw_torch`` step, the
-optimizer before the fused one became the default; every variant without
-``+nocache`` builds the KV cache that training never reads, as before)
+optimizer before the fused one became the default; every variant starts from
+0 workers and the exact vocabulary, whatever the config says; docs/results/
+sft_compile_h200.json's ``+nocache`` rows are today's ``+fused`` path: its
+``+fused`` row forced a KV cache the Trainer never builds)
 
 and reports samples/s, real (non-pad) tokens/s, the share of padded positions,
 the positions the LM head sees, peak GPU memory and, with ``--epoch``, the
@@ -56,9 +56,8 @@ from genrec.sft.params import SftTrainParams
 # The variants without `+fused` keep the optimizer of the runs before the fused step
 # became the default (adamw_torch, a loop over parameters), so they stay comparable
 # with docs/results/sft_throughput_h200.json.
-LOOP = {"optim": "adamw_torch", "use_cache": True}
-FUSED = {"optim": "adamw_torch_fused", "use_cache": True}
-NOCACHE = {"optim": "adamw_torch_fused", "use_cache": False}
+LOOP = {"optim": "adamw_torch"}
+FUSED = {"optim": "adamw_torch_fused"}
 VARIANTS = {
     "padded": dict(group_by_length=False, response_only_logits=False, **LOOP),
     "grouped": dict(group_by_length=True, response_only_logits=False, **LOOP),
@@ -71,26 +70,23 @@ VARIANTS = {
     "grouped+response+fused+workers": dict(
         group_by_length=True, response_only_logits=True, dataloader_num_workers=2, **FUSED
     ),
-    "grouped+response+fused+nocache": dict(
-        group_by_length=True, response_only_logits=True, **NOCACHE
+    "grouped+response+fused+compiled-layers": dict(
+        group_by_length=True, response_only_logits=True, compile_layers=True, **FUSED
     ),
-    "grouped+response+fused+nocache+compiled-layers": dict(
-        group_by_length=True, response_only_logits=True, compile_layers=True, **NOCACHE
-    ),
-    "grouped+response+fused+nocache+compiled-layers+workers": dict(
+    "grouped+response+fused+compiled-layers+workers": dict(
         group_by_length=True,
         response_only_logits=True,
         compile_layers=True,
         dataloader_num_workers=4,
-        **NOCACHE,
+        **FUSED,
     ),
-    "grouped+response+fused+nocache+compiled-layers+workers+vocab64": dict(
+    "grouped+response+fused+compiled-layers+workers+vocab64": dict(
         group_by_length=True,
         response_only_logits=True,
         compile_layers=True,
         dataloader_num_workers=4,
         vocab_multiple_of=64,
-        **NOCACHE,
+        **FUSED,
     ),
 }
 PROFILED_STEPS = 5
@@ -187,7 +183,6 @@ def run_variant(name, init, tokenizer, data, ns, sft, seed, steps, with_epoch):
             data,
             [timer],
             response_only_logits=opts["response_only_logits"],
-            use_cache=opts["use_cache"],
         )
         counter = Counting(trainer)
         if use_gpu:
@@ -258,8 +253,9 @@ def main(argv=None) -> None:
     sft = SftTrainParams.from_config(config)
     if ns.batch_size:
         sft = sft.replace(per_device_batch_size=ns.batch_size, global_batch_size=ns.batch_size)
-    # every variant starts from the exact vocabulary; `+vocab64` pads it itself
-    sft = sft.replace(lm=sft.lm.replace(vocab_multiple_of=1))
+    # every variant starts from in-process collation and the exact vocabulary;
+    # `+workers` and `+vocab64` set them themselves
+    sft = sft.replace(dataloader_workers=0, lm=sft.lm.replace(vocab_multiple_of=1))
     ns.sids = ns.results / "sid" / ns.method / "sids.parquet"
     ckpt = Path(tempfile.mkdtemp(prefix="sft_throughput_"))
     init = prepare_checkpoint_dir(

@@ -102,6 +102,13 @@ def sid_methods(config):
     return list(config["sid"]["methods"])
 
 
+def sft_threads(config):
+    """Cores of a train_sft job: one per training process (one per GPU, at least one)
+    plus one per DataLoader worker of each."""
+    workers = SftTrainParams.from_config(config).dataloader_workers
+    return (1 + workers) * max(1, config["resources"]["gpu"]["sft"])
+
+
 def rl_enabled(config):
     return bool(config["rl"]["enabled"])
 

@@ -66,8 +66,8 @@ rule train_sft:
         "../envs/torch.yaml"
     container:
         config["containers"]["gpu"]
-    # the tiny demo model runs fastest on one core; raise with --set-threads train_sft=N
-    threads: 1
+    # one core per training process (the tiny demo model runs fastest on one) and DataLoader worker
+    threads: lambda wc: sft_threads(config)
     resources:
         gpu=lambda wc: config["resources"]["gpu"]["sft"],
     params:

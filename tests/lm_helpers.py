@@ -84,3 +84,18 @@ def make_model(tokenizer, seed: int = 0):
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=None,
     ).eval()
+
+
+class DynamoGraphs:
+    """Context manager: ``.compiled`` = the graphs Dynamo compiled inside the block."""
+
+    def __enter__(self):
+        from torch._dynamo.utils import counters
+
+        self._stats = counters["stats"]
+        self._start = self._stats["unique_graphs"]
+        return self
+
+    def __exit__(self, *exc):
+        self.compiled = self._stats["unique_graphs"] - self._start
+        return False

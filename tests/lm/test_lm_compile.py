@@ -7,6 +7,7 @@ import copy
 
 import pytest
 import torch
+from lm_helpers import DynamoGraphs
 from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
 from genrec.lm import compile_decoder_layers
@@ -57,21 +58,6 @@ def _step(model, ids, mask, labels):
     return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
 
 
-class _Graphs:
-    """Count the graphs Dynamo compiles inside the block."""
-
-    def __enter__(self):
-        from torch._dynamo.utils import counters
-
-        self._stats = counters["stats"]
-        self._start = self._stats["unique_graphs"]
-        return self
-
-    def __exit__(self, *exc):
-        self.compiled = self._stats["unique_graphs"] - self._start
-        return False
-
-
 @pytest.mark.parametrize("arch", sorted(ARCHS))
 def test_compiled_layers_train_like_eager_with_one_graph(arch):
     import torch._dynamo
@@ -82,7 +68,7 @@ def test_compiled_layers_train_like_eager_with_one_graph(arch):
     assert compile_decoder_layers(compiled) == 3
     # padded batches of three widths, then one without padding (attention mask None inside)
     batches = [(7, True), (11, True), (9, True), (8, False)]
-    with _Graphs() as graphs:
+    with DynamoGraphs() as graphs:
         for i, (width, padded) in enumerate(batches):
             args = _batch(width, padded, seed=i)
             loss_e, grads_e = _step(eager, *args)
@@ -92,7 +78,7 @@ def test_compiled_layers_train_like_eager_with_one_graph(arch):
             for name in grads_e:
                 torch.testing.assert_close(grads_c[name], grads_e[name], rtol=1e-4, atol=1e-5)
     # one graph serves all three layers and every width; the unpadded batch adds one
-    assert graphs.compiled <= 2  # with a KV cache: one per layer and batch kind (6 here)
+    assert 1 <= graphs.compiled <= 2  # with a KV cache: one per layer and batch kind (6 here)
     # compiled in place: the state dict (and so save_pretrained) keeps its names
     assert list(compiled.state_dict()) == list(eager.state_dict())
 

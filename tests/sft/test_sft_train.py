@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from lm_helpers import tiny_qwen2
+from lm_helpers import DynamoGraphs, tiny_qwen2
 from safetensors.torch import load_file
 from sft_helpers import make_tables, tiny_lm, tiny_sft_train
 from transformers import TrainerCallback
@@ -92,7 +92,9 @@ def test_killed_run_resumes_from_last_checkpoint(sft_inputs, tmp_path):
     assert (tmp_path / "a" / "ckpt" / "checkpoint-10").is_dir()
     assert not (tmp_path / "a" / "model").exists()
     start = _StartStep()
-    summary = _run(sft_inputs, tmp_path / "a", params, callbacks=[start])
+    # how batches are collated does not make it another run: it resumes
+    resumed = params.replace(dataloader_workers=1)
+    summary = _run(sft_inputs, tmp_path / "a", resumed, callbacks=[start])
     assert start.steps == [10]
     assert summary["resumed_from_step"] == 10 and summary["global_step"] == 20
     # training steps 1..10 come from the first run's state, 11..20 from the rerun
@@ -225,10 +227,17 @@ def test_one_prompt_length_rule_for_sft_rl_and_evaluation(sft_inputs, tmp_path):
 
 def test_compiled_layers_train_the_same_model(sft_inputs, tmp_path):
     """sft.compile: same steps, losses and (up to float rounding) weights as eager."""
+    import torch._dynamo
+
     eager = _run(sft_inputs, tmp_path / "eager", tiny_sft_train(max_steps=4, eval_steps=2))
-    compiled = _run(
-        sft_inputs, tmp_path / "compiled", tiny_sft_train(max_steps=4, eval_steps=2, compile=True)
-    )
+    torch._dynamo.reset()
+    with DynamoGraphs() as graphs:
+        compiled = _run(
+            sft_inputs,
+            tmp_path / "compiled",
+            tiny_sft_train(max_steps=4, eval_steps=2, compile=True),
+        )
+    assert graphs.compiled >= 1  # the layers did run compiled
     assert compiled["global_step"] == eager["global_step"] == 4
     for kind in ("train", "valid"):
         got = [e["loss"] for e in compiled[kind]]

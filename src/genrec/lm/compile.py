@@ -17,9 +17,10 @@ padding, whose attention mask is ``None``, and evaluation under ``no_grad`` add
 one graph each). ``nn.Module.compile`` compiles in place: parameter names and
 ``save_pretrained`` are unchanged.
 
-The layers must be called without a KV cache (``use_cache=False``, as
-:class:`genrec.sft.loss.ResponseCollator` passes): a cache object indexed by
-each layer's ``layer_idx`` would specialise the graph per layer.
+The layers must be called without a KV cache (``use_cache=False``: the
+Trainer's default, and what :class:`genrec.sft.loss.ResponseCollator` passes):
+a cache object indexed by each layer's ``layer_idx`` would specialise the graph
+per layer.
 """
 
 from __future__ import annotations

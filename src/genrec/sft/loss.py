@@ -17,11 +17,12 @@ gradient-accumulation micro-batches and devices) or, without it, the batch's
 own count. Values and gradients equal the full-logits loss up to float rounding
 (the same forward pass; the head sees fewer rows).
 
-The collator also passes ``use_cache=False``: with the model's default
-``use_cache=True`` transformers builds a ``DynamicCache`` and appends every
-layer's keys and values to it on each training forward, host time for a cache
-that nothing reads (and it keeps :func:`genrec.lm.compile.compile_decoder_layers`
-from sharing one graph across layers).
+The collator also passes ``use_cache=False``. The Trainer already runs the
+model without a KV cache (it sets ``config.use_cache`` from
+``TrainingArguments.use_cache``, False by default in transformers 5); the batch
+says so itself for any other caller, since a cache both costs host time and
+keeps :func:`genrec.lm.compile.compile_decoder_layers` from sharing one graph
+across layers.
 """
 
 from __future__ import annotations
@@ -33,13 +34,10 @@ IGNORE = -100
 
 
 class ResponseCollator:
-    """Right-pad a batch (labels with -100) and set ``logits_to_keep`` to the response span.
+    """Right-pad a batch (labels with -100), set ``logits_to_keep`` to the response span
+    and ``use_cache`` to False."""
 
-    ``use_cache`` is passed to the model with every batch (False: no KV cache in
-    training; True only reproduces the earlier behaviour in benchmarks).
-    """
-
-    def __init__(self, tokenizer, pad_to_multiple_of: int | None = None, use_cache: bool = False):
+    def __init__(self, tokenizer, pad_to_multiple_of: int | None = None):
         from transformers import DataCollatorForSeq2Seq
 
         if tokenizer.padding_side != "right":
@@ -51,12 +49,11 @@ class ResponseCollator:
             pad_to_multiple_of=pad_to_multiple_of,
             return_tensors="pt",
         )
-        self.use_cache = use_cache
 
     def __call__(self, features: list[dict]) -> dict:
         batch = self.pad(features)
         batch["logits_to_keep"] = logits_to_keep(batch["labels"])
-        batch["use_cache"] = self.use_cache
+        batch["use_cache"] = False
         return batch
 
 

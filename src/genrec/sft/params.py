@@ -73,7 +73,10 @@ class SftTrainParams(Params):
         return cls.from_section(schema_defaults("sft", **overrides), lm=lm or LmParams.defaults())
 
     def fingerprint_fields(self) -> dict:
-        """What determines the training run (``keep_checkpoints`` does not)."""
+        """What determines the training run: not ``keep_checkpoints``, nor how batches are
+        collated (``dataloader_workers``) or the layers compiled (``compile``), so a run
+        interrupted under one setting resumes under another."""
         d = self.to_dict()
-        d.pop("keep_checkpoints")
+        for key in ("keep_checkpoints", "dataloader_workers", "compile"):
+            d.pop(key)
         return d

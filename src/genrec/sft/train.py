@@ -273,19 +273,17 @@ def make_trainer(
     data,
     callbacks=(),
     response_only_logits: bool = True,
-    use_cache: bool = False,
 ):
     """The ``transformers.Trainer`` for SFT on ``data['train']``, validated on ``data['valid']``.
 
     ``response_only_logits`` (the default) runs the LM head only over the
-    response span, without a KV cache (:mod:`genrec.sft.loss`); False is
-    transformers' own full-logits loss (same value). ``use_cache=True`` and the
-    full-logits loss only reproduce earlier versions in ``benchmarks/sft_throughput.py``.
+    response span (:mod:`genrec.sft.loss`); False is transformers' own
+    full-logits loss (same value; kept for ``benchmarks/sft_throughput.py``).
     """
     from transformers import DataCollatorForSeq2Seq, Trainer
 
     if response_only_logits:
-        collator, loss_func = ResponseCollator(tokenizer, use_cache=use_cache), response_loss
+        collator, loss_func = ResponseCollator(tokenizer), response_loss
     else:
         collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
         loss_func = None

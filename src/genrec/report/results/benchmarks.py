@@ -146,7 +146,8 @@ def sft_throughput_section(path: Path, explain: bool = True) -> str:
         "file, or its first row of that kind when it has no `grouped` row; `+fused`: the "
         "fused AdamW step (`adamw_torch_fused`), `+workers`: collation in DataLoader "
         "worker processes (2 in sft_fused_h200.json, 4 later; `sft.dataloader_workers`), "
-        "`+nocache`: no KV cache built in training (`use_cache=False`), "
+        "`+nocache`: sft_compile_h200.json's name for the fused path without the KV cache "
+        "its `+fused` row forced, "
         "`+compiled-layers`: `torch.compile` of each decoder layer (`sft.compile`), "
         "`+vocab64`: embedding rows padded to a multiple of 64 (`lm.vocab_multiple_of`)."
         f"\n\nSetup: {setup}.\n\n" + md_table(header, rows, "l" + "r" * 10) + _notes(data)
