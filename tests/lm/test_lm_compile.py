@@ -86,3 +86,11 @@ def test_compiled_layers_train_like_eager_with_one_graph(arch):
 def test_model_without_decoder_layers_is_a_clear_error():
     with pytest.raises(ValueError, match="no decoder layers"):
         compile_decoder_layers(torch.nn.Linear(2, 2))
+
+
+def test_missing_c_compiler_is_a_clear_error(monkeypatch):
+    import genrec.lm.compile as compile_module
+
+    monkeypatch.setattr(compile_module.shutil, "which", lambda name: None)
+    with pytest.raises(RuntimeError, match="sft.compile: true needs a C compiler"):
+        compile_decoder_layers(_model("qwen2"))

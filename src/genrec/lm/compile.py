@@ -26,8 +26,34 @@ per layer.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 
 log = logging.getLogger(__name__)
+
+
+def check_compiler() -> None:
+    """Fail early, naming ``sft.compile``, where ``torch.compile`` could not build kernels.
+
+    Inductor compiles C++ (CPU) or Triton kernels whose launchers need a C compiler;
+    without one the first training step would fail deep inside torch.
+    """
+    import torch
+
+    compilers = [os.environ.get("CC"), "cc", "gcc", "clang"]
+    if not any(c and shutil.which(c) for c in compilers):
+        raise RuntimeError(
+            "sft.compile: true needs a C compiler (cc, gcc or clang on PATH, or $CC); "
+            "install one or set sft.compile: false"
+        )
+    if torch.cuda.is_available():
+        try:
+            import triton  # noqa: F401
+        except ImportError as exc:
+            raise RuntimeError(
+                "sft.compile: true on a GPU needs the triton package; "
+                "install it or set sft.compile: false"
+            ) from exc
 
 
 def decoder_layers(model):
@@ -43,6 +69,7 @@ def decoder_layers(model):
 
 def compile_decoder_layers(model, dynamic: bool = True) -> int:
     """Compile every decoder layer of ``model`` in place; return how many."""
+    check_compiler()
     layers = decoder_layers(model)
     for layer in layers:
         layer.compile(dynamic=dynamic)
