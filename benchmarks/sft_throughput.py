@@ -149,15 +149,14 @@ def run_variant(name, init, tokenizer, data, ns, sft, seed, steps, with_epoch):
     from transformers import AutoModelForCausalLM, set_seed
 
     from genrec.lm import compile_decoder_layers
+    from genrec.lm.model import grow_embeddings
     from genrec.sft.train import _training_args, make_trainer
 
     opts = VARIANTS[name]
     set_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(init, dtype="float32")
     if opts.get("vocab_multiple_of"):  # as lm.vocab_multiple_of pads the initial model
-        model.resize_token_embeddings(
-            len(tokenizer), pad_to_multiple_of=opts["vocab_multiple_of"], mean_resizing=True
-        )
+        grow_embeddings(model, len(tokenizer), opts["vocab_multiple_of"], seed)
     if opts.get("compile_layers"):
         compile_decoder_layers(model)
     use_gpu = torch.cuda.is_available()

@@ -67,6 +67,20 @@ def embedding_rows(vocabulary: int, multiple_of: int = 1) -> int:
     return -(-vocabulary // multiple_of) * multiple_of
 
 
+def grow_embeddings(model, vocabulary: int, multiple_of: int, seed: int) -> int:
+    """Grow ``model``'s embedding (and LM-head) rows to ``embedding_rows(vocabulary,
+    multiple_of)`` when it has fewer; the new rows are drawn around the mean of the old
+    ones (transformers' mean resizing), seeded with ``seed``. Returns the row count."""
+    from transformers import set_seed
+
+    if embedding_rows(vocabulary, multiple_of) > model.get_input_embeddings().weight.shape[0]:
+        set_seed(seed)  # mean resizing draws the new rows at random
+        model.resize_token_embeddings(
+            vocabulary, pad_to_multiple_of=multiple_of, mean_resizing=True
+        )
+    return model.get_input_embeddings().weight.shape[0]
+
+
 def _scratch_model(scratch: ScratchLM, tokenizer, seed: int, vocab_multiple_of: int = 1):
     from transformers import Qwen2Config, Qwen2ForCausalLM, set_seed
 
@@ -113,7 +127,7 @@ def build_model_and_tokenizer(
     backbone pinned. Returns ``(model, tokenizer, sid_ids)`` where ``sid_ids``
     are the token ids of all SID code tokens.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     base = lm.base_model
     if base != "scratch" and base_model_dir is None:
@@ -136,19 +150,8 @@ def build_model_and_tokenizer(
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         sid_ids = add_sid_tokens(tokenizer, sids)
-        rows = model.get_input_embeddings().weight.shape[0]
-        if embedding_rows(len(tokenizer), lm.vocab_multiple_of) > rows:
-            multiple = lm.vocab_multiple_of if lm.vocab_multiple_of > 1 else None
-            set_seed(seed)  # mean resizing draws the new rows at random
-            model.resize_token_embeddings(
-                len(tokenizer), pad_to_multiple_of=multiple, mean_resizing=True
-            )
-        log.info(
-            "loaded %s; vocabulary %d, embedding rows %d",
-            path,
-            len(tokenizer),
-            model.get_input_embeddings().weight.shape[0],
-        )
+        rows = grow_embeddings(model, len(tokenizer), lm.vocab_multiple_of, seed)
+        log.info("loaded %s; vocabulary %d, embedding rows %d", path, len(tokenizer), rows)
         model.config.pad_token_id = tokenizer.pad_token_id
         model.config.eos_token_id = tokenizer.eos_token_id
     tokenizer.padding_side = "left"

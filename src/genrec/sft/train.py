@@ -266,14 +266,7 @@ def load_training_inputs(
     return model, tokenizer, data, prompt_limit
 
 
-def make_trainer(
-    model,
-    tokenizer,
-    args,
-    data,
-    callbacks=(),
-    response_only_logits: bool = True,
-):
+def make_trainer(model, tokenizer, args, data, callbacks=(), response_only_logits: bool = True):
     """The ``transformers.Trainer`` for SFT on ``data['train']``, validated on ``data['valid']``.
 
     ``response_only_logits`` (the default) runs the LM head only over the
