@@ -18,6 +18,11 @@ tokenisation, ``TrainingArguments``, Trainer) on the SFT datasets of a finished
                     (``sft.dataloader_workers``)
   ...+compiled-layers+workers+vocab64  ... and the embedding / LM-head rows padded to a
                     multiple of 64 (``lm.vocab_multiple_of``): aligned tensor-core kernels
+  ...+vocab64+pad16+cudagraphs  ... and the compiled layers replayed as CUDA graphs
+                    (``sft.cuda_graphs``), batch widths padded to a multiple of 16
+                    (``sft.pad_to_multiple_of``; +pad64: of 64)
+  ...+vocab64+cpp-wrapper  the compiled layers with Inductor's C++ wrapper
+                    (``torch._inductor.config.cpp_wrapper``; benchmark only)
 
 (every variant without ``+fused`` uses the per-parameter ``adamw_torch`` step, the
 optimizer before the fused one became the default; every variant starts from
@@ -48,6 +53,8 @@ import time
 from pathlib import Path
 
 import torch
+import torch._dynamo
+import torch._inductor.config
 import yaml
 
 from genrec.config import validate_config
@@ -89,6 +96,12 @@ VARIANTS = {
         **FUSED,
     ),
 }
+_DEFAULT = "grouped+response+fused+compiled-layers+workers+vocab64"
+for _pad in (16, 64):
+    VARIANTS[f"{_DEFAULT}+pad{_pad}+cudagraphs"] = dict(
+        VARIANTS[_DEFAULT], pad_to_multiple_of=_pad, cuda_graphs=True
+    )
+VARIANTS[f"{_DEFAULT}+cpp-wrapper"] = dict(VARIANTS[_DEFAULT], cpp_wrapper=True)
 PROFILED_STEPS = 5
 # TrainingArguments fields a variant may set (the rest of its keys select code paths)
 ARG_KEYS = ("torch_compile", "optim", "dataloader_num_workers")
@@ -158,7 +171,9 @@ def run_variant(name, init, tokenizer, data, ns, sft, seed, steps, with_epoch):
     if opts.get("vocab_multiple_of"):  # as lm.vocab_multiple_of pads the initial model
         grow_embeddings(model, len(tokenizer), opts["vocab_multiple_of"], seed)
     if opts.get("compile_layers"):
-        compile_decoder_layers(model)
+        torch._dynamo.reset()  # compile anew: no graphs (or CUDA graphs) of earlier variants
+        torch._inductor.config.cpp_wrapper = bool(opts.get("cpp_wrapper"))
+        compile_decoder_layers(model, cuda_graphs=opts.get("cuda_graphs", False))
     use_gpu = torch.cuda.is_available()
     with tempfile.TemporaryDirectory() as tmp:
         args = _training_args(sft, Path(tmp), 1, use_gpu, group_by_length=opts["group_by_length"])
@@ -182,6 +197,7 @@ def run_variant(name, init, tokenizer, data, ns, sft, seed, steps, with_epoch):
             data,
             [timer],
             response_only_logits=opts["response_only_logits"],
+            pad_to_multiple_of=opts.get("pad_to_multiple_of", 1),
         )
         counter = Counting(trainer)
         if use_gpu:

@@ -79,6 +79,7 @@ def test_sft_rules_see_disjoint_slices():
         ("rl", {"per_device_batch_size": 12}, "rl.per_device_batch_size"),
         ("sft", {"global_batch_size": 33}, "sft.global_batch_size"),
         ("data", {"split": {"ratios": [0.5, 0.1, 0.1]}}, "data.split.ratios"),
+        ("sft", {"cuda_graphs": True, "compile": False}, "sft.cuda_graphs"),
     ],
 )
 def test_cross_field_checks_fail_at_validation_naming_the_key(section, change, key):

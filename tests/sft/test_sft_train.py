@@ -248,6 +248,44 @@ def test_compiled_layers_train_the_same_model(sft_inputs, tmp_path):
         torch.testing.assert_close(b[name], a[name], rtol=1e-3, atol=1e-4)
 
 
+def test_batch_widths_padded_to_a_multiple_train_the_same_model(sft_inputs, tmp_path, monkeypatch):
+    """sft.pad_to_multiple_of: every batch is a multiple of 16 wide; padding is masked, so
+    the losses and weights are those of batches padded to their longest example."""
+    import genrec.sft.train as sft_train
+
+    plain = _run(sft_inputs, tmp_path / "plain", tiny_sft_train(max_steps=4, eval_steps=2))
+    widths, make = [], sft_train.make_trainer
+
+    def recording_widths(*args, **kwargs):
+        trainer = make(*args, **kwargs)
+        step = trainer.training_step
+
+        def counted(model, inputs, *a, **kw):
+            widths.append(inputs["input_ids"].shape[1])
+            return step(model, inputs, *a, **kw)
+
+        trainer.training_step = counted
+        return trainer
+
+    monkeypatch.setattr(sft_train, "make_trainer", recording_widths)
+    params = tiny_sft_train(max_steps=4, eval_steps=2, pad_to_multiple_of=16)
+    padded = _run(sft_inputs, tmp_path / "padded", params)
+    assert len(widths) == 4 and all(w % 16 == 0 for w in widths)
+    for kind in ("train", "valid"):
+        got = [e["loss"] for e in padded[kind]]
+        assert got == pytest.approx([e["loss"] for e in plain[kind]], rel=1e-4)
+    a, b = _weights(tmp_path / "plain" / "model"), _weights(tmp_path / "padded" / "model")
+    for name in a:
+        torch.testing.assert_close(b[name], a[name], rtol=1e-3, atol=1e-4)
+
+
+def test_cuda_graphs_need_a_gpu_job(sft_inputs, tmp_path):
+    """sft.cuda_graphs on a job without a GPU fails at once, naming the key."""
+    with pytest.raises(RuntimeError, match="sft.cuda_graphs"):
+        _run(sft_inputs, tmp_path, tiny_sft_train(compile=True, cuda_graphs=True))
+    assert not (tmp_path / "model").exists()
+
+
 @pytest.mark.parametrize("base", ["scratch", "checkpoint"])
 def test_padded_vocabulary_trains_and_decodes_only_items(sft_inputs, tmp_path, base):
     """lm.vocab_multiple_of: 64 rows per block, the extra rows are never a token; with

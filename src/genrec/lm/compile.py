@@ -17,6 +17,15 @@ padding, whose attention mask is ``None``, and evaluation under ``no_grad`` add
 one graph each). ``nn.Module.compile`` compiles in place: parameter names and
 ``save_pretrained`` are unchanged.
 
+With ``cuda_graphs`` the compiled layers run as CUDA graphs (``mode=
+"reduce-overhead"``): compiled, a layer still launches ~80 Triton kernels per
+step through Inductor's Python wrapper, a few milliseconds of host time per layer
+that an H200 finishes sooner than the host issues them; a graph replay issues a
+layer's kernels in one call. A graph has fixed shapes, so one is recorded per
+batch width (and per layer position); pad batch widths to a multiple
+(``sft.pad_to_multiple_of``) to keep that number small. Graphs of sibling widths
+share one memory pool (torch's CUDA graph trees).
+
 The layers must be called without a KV cache (``use_cache=False``: the
 Trainer's default, and what :class:`genrec.sft.loss.ResponseCollator` passes):
 a cache object indexed by each layer's ``layer_idx`` would specialise the graph
@@ -67,11 +76,20 @@ def decoder_layers(model):
     return layers
 
 
-def compile_decoder_layers(model, dynamic: bool = True) -> int:
-    """Compile every decoder layer of ``model`` in place; return how many."""
+def compile_decoder_layers(model, dynamic: bool = True, cuda_graphs: bool = False) -> int:
+    """Compile every decoder layer of ``model`` in place (as CUDA graphs with
+    ``cuda_graphs``); return how many."""
+    import torch
+
     check_compiler()
+    if cuda_graphs and not torch.cuda.is_available():
+        raise RuntimeError("sft.cuda_graphs: true needs a CUDA GPU; set it to false here")
     layers = decoder_layers(model)
+    mode = "reduce-overhead" if cuda_graphs else None
     for layer in layers:
-        layer.compile(dynamic=dynamic)
-    log.info("torch.compile: %d decoder layers (regional, dynamic=%s)", len(layers), dynamic)
+        layer.compile(dynamic=dynamic, mode=mode)
+    log.info(
+        "torch.compile: %d decoder layers (regional, dynamic=%s, mode=%s)",
+        len(layers), dynamic, mode or "default",
+    )  # fmt: skip
     return len(layers)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genrec.lm.params import LmParams
-from genrec.params import Params, check_multiple
+from genrec.params import Params, ParamsError, check_multiple
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,9 @@ class SftTrainParams(Params):
     early_stopping_patience: int
     bf16: Any
     dataloader_workers: int
+    pad_to_multiple_of: int
     compile: bool
+    cuda_graphs: bool
     keep_checkpoints: bool
     seed: int
     lm: LmParams
@@ -61,6 +63,8 @@ class SftTrainParams(Params):
             "global_batch_size", self.global_batch_size,
             "sft.per_device_batch_size", self.per_device_batch_size,
         )  # fmt: skip
+        if self.cuda_graphs and not self.compile:
+            raise ParamsError("cuda_graphs", "needs sft.compile: true (graphs of compiled layers)")
 
     @classmethod
     def from_config(cls, config: Mapping) -> SftTrainParams:
@@ -74,9 +78,11 @@ class SftTrainParams(Params):
 
     def fingerprint_fields(self) -> dict:
         """What determines the training run: not ``keep_checkpoints``, nor how batches are
-        collated (``dataloader_workers``) or the layers compiled (``compile``), so a run
-        interrupted under one setting resumes under another."""
+        collated (``dataloader_workers``, ``pad_to_multiple_of``: padding is masked) or the
+        layers run (``compile``, ``cuda_graphs``), so a run interrupted under one setting
+        resumes under another."""
         d = self.to_dict()
-        for key in ("keep_checkpoints", "dataloader_workers", "compile"):
+        execution = ("dataloader_workers", "pad_to_multiple_of", "compile", "cuda_graphs")
+        for key in ("keep_checkpoints", *execution):
             d.pop(key)
         return d

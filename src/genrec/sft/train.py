@@ -266,19 +266,26 @@ def load_training_inputs(
     return model, tokenizer, data, prompt_limit
 
 
-def make_trainer(model, tokenizer, args, data, callbacks=(), response_only_logits: bool = True):
+def make_trainer(
+    model, tokenizer, args, data, callbacks=(), response_only_logits=True, pad_to_multiple_of=1
+):
     """The ``transformers.Trainer`` for SFT on ``data['train']``, validated on ``data['valid']``.
 
     ``response_only_logits`` (the default) runs the LM head only over the
     response span (:mod:`genrec.sft.loss`); False is transformers' own
     full-logits loss (same value; kept for ``benchmarks/sft_throughput.py``).
+    Batches are padded to their longest example, rounded up to a multiple of
+    ``pad_to_multiple_of`` (``sft.pad_to_multiple_of``).
     """
     from transformers import DataCollatorForSeq2Seq, Trainer
 
+    multiple = pad_to_multiple_of if pad_to_multiple_of > 1 else None
     if response_only_logits:
-        collator, loss_func = ResponseCollator(tokenizer), response_loss
+        collator, loss_func = ResponseCollator(tokenizer, multiple), response_loss
     else:
-        collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+        collator = DataCollatorForSeq2Seq(
+            tokenizer, padding=True, label_pad_token_id=-100, pad_to_multiple_of=multiple
+        )
         loss_func = None
     return Trainer(
         model=model,
@@ -322,12 +329,16 @@ def _train_in_process(
     )
 
     args = _training_args(params, checkpoint_dir, world_size, use_gpu)
+    if params.cuda_graphs and not use_gpu:
+        raise RuntimeError("sft.cuda_graphs: true needs the SFT job on a CUDA GPU")
     if params.compile:
-        compile_decoder_layers(model)
+        compile_decoder_layers(model, cuda_graphs=params.cuda_graphs)
     cbs = list(callbacks)
     if params.early_stopping_patience:
         cbs.append(EarlyStoppingCallback(early_stopping_patience=params.early_stopping_patience))
-    trainer = make_trainer(model, tokenizer, args, data, cbs)
+    trainer = make_trainer(
+        model, tokenizer, args, data, cbs, pad_to_multiple_of=params.pad_to_multiple_of
+    )
     last = get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
     resumed_from = 0
     if last is not None:
