@@ -9,6 +9,7 @@ import json
 import pytest
 import torch
 import yaml
+from outputs_helpers import stage_outputs
 
 from genrec.baselines.params import PopularityParams
 from genrec.config import validate_config
@@ -23,14 +24,14 @@ from genrec.sid.params import SidParams
 @pytest.fixture(scope="module")
 def reduced_demo(tmp_path_factory, repo_root):
     from genrec.baselines.popularity import run as popularity
-    from genrec.data.pipeline import output_paths, prepare
+    from genrec.data.pipeline import OUTPUTS, prepare
     from genrec.data.synthetic import write_synthetic
     from genrec.embed.encode import embed_items
     from genrec.eval.generative import evaluate
     from genrec.sft.dataset import build_sft_datasets
     from genrec.sft.train import train_sft
+    from genrec.sid.build import OUTPUTS as SID_OUTPUTS
     from genrec.sid.build import build_sids
-    from genrec.sid.build import output_paths as sid_output_paths
 
     torch.set_num_threads(2)
     cfg = validate_config(
@@ -41,27 +42,29 @@ def reduced_demo(tmp_path_factory, repo_root):
     syn = {**cfg["datasets"]["demo"]["synthetic"], "n_users": 500, "n_items": 120}
     syn.update(n_categories=4, n_brands=8)
     write_synthetic(d / "r.json.gz", d / "m.json.gz", **syn)
-    data = d / "data"
+    data = stage_outputs(d / "data", OUTPUTS)
     data_params = DataParams.from_config(cfg, "demo").replace(user_k=3, item_k=3)
-    prepare(d / "r.json.gz", d / "m.json.gz", data_params, output_paths(data))
-    embed_items(data / "items.parquet", d / "emb.npy", d / "emb.json", EmbedParams.from_config(cfg))
+    prepare(d / "r.json.gz", d / "m.json.gz", data_params, data)
+    items = data["items_parquet"]
+    embed_items(items, d / "emb.npy", d / "emb.json", EmbedParams.from_config(cfg))
+    sid = stage_outputs(d / "sid", SID_OUTPUTS)
     sid_params = SidParams.from_config(cfg, "rqkmeans").replace(codebook_sizes=(8, 8), seed=0)
-    build_sids(d / "emb.npy", data / "items.parquet", sid_params, sid_output_paths(d / "sid"))
+    build_sids(d / "emb.npy", items, sid_params, sid)
     sft = copy.deepcopy(cfg["sft"])
     sft["tasks"]["sid_next"]["max_samples"] = None
     sft.update(max_valid_samples=200, max_steps=None, eval_steps=None, early_stopping_patience=0)
     sft["seed"] = 0
     build_sft_datasets(
-        data / "train.parquet",
-        data / "valid.parquet",
-        data / "items.parquet",
-        d / "sid" / "sids.parquet",
+        data["train"],
+        data["valid"],
+        items,
+        sid["sids"],
         d / "sft_data",
         SftDataParams.from_section(sft),
     )
     train_sft(
         d / "sft_data",
-        d / "sid" / "sids.parquet",
+        sid["sids"],
         d / "model",
         d / "loss.json",
         d / "loss.png",
@@ -71,8 +74,8 @@ def reduced_demo(tmp_path_factory, repo_root):
     ev = EvalParams.from_config(cfg).replace(ks=(10,), num_beams=10, dtype="float32")
     gen = evaluate(
         d / "model",
-        d / "sid" / "sids.parquet",
-        data / "test.parquet",
+        sid["sids"],
+        data["test"],
         d / "pred.parquet",
         d / "gen.json",
         ev,
@@ -80,19 +83,19 @@ def reduced_demo(tmp_path_factory, repo_root):
         "rqkmeans",
     )
     pop = popularity(
-        data / "train.parquet",
-        data / "test.parquet",
-        data / "items.parquet",
+        data["train"],
+        data["test"],
+        items,
         d / "pop.parquet",
         d / "pop.json",
         PopularityParams.from_config(cfg),
         [10],
     )
-    return d, data, gen, pop
+    return d, data, sid, gen, pop
 
 
 def test_generative_model_beats_popularity_on_the_reduced_demo(reduced_demo):
-    _, _, gen, pop = reduced_demo
+    *_, gen, pop = reduced_demo
     assert gen["invalid"] == 0
     assert gen["HR@10"] > pop["HR@10"], (gen["HR@10"], pop["HR@10"])
     assert gen["top1_share"] < 0.5  # not one answer for everybody
@@ -101,7 +104,7 @@ def test_generative_model_beats_popularity_on_the_reduced_demo(reduced_demo):
 def test_generative_model_reads_the_history(reduced_demo):
     from genrec.eval.probe import history_probe
 
-    d, data, _, _ = reduced_demo
-    probe = history_probe(d / "model", d / "sid" / "sids.parquet", data / "valid.parquet", n=120)
+    d, data, sid, _, _ = reduced_demo
+    probe = history_probe(d / "model", sid["sids"], data["valid"], n=120)
     level1 = probe["levels"][0]
     assert level1["gap"] > 0.05, json.dumps(probe)  # shuffled histories cost likelihood

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 import yaml
+from outputs_helpers import stage_outputs
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "reliability.md"
@@ -71,10 +72,11 @@ def _leftovers(out: Path) -> str:
 
 
 def _prepare(tmp: Path, reviews: Path, meta: Path) -> tuple[str, str]:
-    from genrec.data.pipeline import output_paths, prepare
+    from genrec.data.pipeline import OUTPUTS, prepare
 
     out = tmp / "out"
-    msg = _error_of(lambda: prepare(reviews, meta, _data_params(), output_paths(out)))
+    outputs = stage_outputs(out, OUTPUTS)
+    msg = _error_of(lambda: prepare(reviews, meta, _data_params(), outputs))
     return msg.replace(str(tmp) + "/", ""), _leftovers(out)
 
 

@@ -3,6 +3,7 @@ import json
 import pandas as pd
 import pytest
 import torch
+from outputs_helpers import stage_outputs
 from sasrec_helpers import TINY_SASREC
 
 from genrec.baselines.params import SasrecParams
@@ -13,7 +14,7 @@ from genrec.baselines.sasrec import (
     pad_histories,
     train_and_evaluate,
 )
-from genrec.baselines.sasrec.stage import output_paths
+from genrec.baselines.sasrec.stage import OUTPUTS
 from genrec.config import schema_defaults
 
 KS = [1, 5, 10, 20]
@@ -21,34 +22,34 @@ KS = [1, 5, 10, 20]
 
 @pytest.fixture(scope="module")
 def trained(tiny_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("sasrec")
     p = tiny_data["paths"]
-    outputs = output_paths(out)
+    out = stage_outputs(tmp_path_factory.mktemp("sasrec"), OUTPUTS)
     metrics = train_and_evaluate(
-        p["train"], p["valid"], p["test"], p["items"], outputs, TINY_SASREC, KS, threads=1
+        p["train"], p["valid"], p["test"], p["items"], out, TINY_SASREC, KS, threads=1
     )
     return out, metrics
 
 
 def test_outputs_follow_the_contract(trained, tiny_data):
     out, metrics = trained
-    for name in ("model.pt", "sasrec_config.json", "training_curve.json", "training_curve.png"):
-        assert (out / name).stat().st_size > 0, name
-    assert json.loads((out / "metrics.json").read_text()) == metrics
+    for name in ("model", "config", "curve", "curve_png"):
+        assert out[name].stat().st_size > 0, name
+    assert out["curve_png"].read_bytes()[:4] == b"\x89PNG"
+    assert json.loads(out["metrics"].read_text()) == metrics
     assert metrics["model"] == "sasrec" and metrics["sid_method"] is None
     assert metrics["n"] == len(tiny_data["splits"]["test"]) and metrics["invalid"] == 0
     assert {f"{m}@{k}" for m in ("HR", "NDCG") for k in KS} <= set(metrics)
-    preds = pd.read_parquet(out / "predictions.parquet")
+    preds = pd.read_parquet(out["predictions"])
     assert preds["target"].tolist() == tiny_data["splits"]["test"]["target"].tolist()
     assert all(len(p) == max(KS) and len(set(p)) == max(KS) for p in preds["predictions"])
-    curve = json.loads((out / "training_curve.json").read_text())
+    curve = json.loads(out["curve"].read_text())
     assert 1 <= len(curve) <= TINY_SASREC.max_epochs
     assert {"epoch", "train_loss", "valid_NDCG@10", "valid_HR@10"} <= set(curve[0])
 
 
 def test_scorer_api_shapes_and_consistency(trained, tiny_data):
     out, _ = trained
-    scorer = SASRecScorer.load(out / "model.pt", out / "sasrec_config.json", "cpu")
+    scorer = SASRecScorer.load(out["model"], out["config"], "cpu")
     histories = [[1, 2, 3], [7], [5, 9, 13, 17, 21, 25, 29, 33, 37, 1]]  # last one > max_len
     cands = torch.tensor([[4, 5, -1, 0], [8, 8, 39, 40], [2, 3, 4, 5]])
     s = scorer.score(histories, cands)
@@ -70,7 +71,7 @@ def test_scorer_api_shapes_and_consistency(trained, tiny_data):
 
 def test_scores_do_not_depend_on_batch_or_old_items(trained):
     out, _ = trained
-    scorer = SASRecScorer.load(out / "model.pt", out / "sasrec_config.json")
+    scorer = SASRecScorer.load(out["model"], out["config"])
     long = list(range(20))
     cands = torch.arange(10).unsqueeze(0)
     alone = scorer.score([[3, 4]], cands)
@@ -83,13 +84,13 @@ def test_scores_do_not_depend_on_batch_or_old_items(trained):
 def test_same_seed_same_model(trained, tiny_data, tmp_path):
     out, metrics = trained
     p = tiny_data["paths"]
-    outputs = output_paths(tmp_path)
+    outputs = stage_outputs(tmp_path, OUTPUTS)
     again = train_and_evaluate(
         p["train"], p["valid"], p["test"], p["items"], outputs, TINY_SASREC, KS, threads=1
     )
     assert again == metrics
-    a = torch.load(out / "model.pt")
-    b = torch.load(tmp_path / "model.pt")
+    a = torch.load(out["model"])
+    b = torch.load(outputs["model"])
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -103,11 +104,11 @@ def test_padding_and_validation():
 
 def test_load_rejects_mismatched_config(trained, tmp_path):
     out, _ = trained
-    cfg = json.loads((out / "sasrec_config.json").read_text())
+    cfg = json.loads(out["config"].read_text())
     cfg["n_items"] += 1
     (tmp_path / "c.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match="does not match"):
-        SASRecScorer.load(out / "model.pt", tmp_path / "c.json")
+        SASRecScorer.load(out["model"], tmp_path / "c.json")
 
 
 def test_param_resolution():
@@ -155,12 +156,12 @@ def test_sasrec_trains_and_scores_on_cuda(tiny_data, tmp_path):
         pytest.skip("needs a CUDA GPU")
     p = tiny_data["paths"]
     params = TINY_SASREC.replace(device="cuda")
-    outputs = output_paths(tmp_path)
-    m = train_and_evaluate(p["train"], p["valid"], p["test"], p["items"], outputs, params, KS)
+    out = stage_outputs(tmp_path, OUTPUTS)
+    m = train_and_evaluate(p["train"], p["valid"], p["test"], p["items"], out, params, KS)
     assert 0.0 <= m["NDCG@10"] <= 1.0
-    scorer = SASRecScorer.load(tmp_path / "model.pt", tmp_path / "sasrec_config.json", "cuda")
+    scorer = SASRecScorer.load(out["model"], out["config"], "cuda")
     cands = torch.tensor([[1, 2, -1]], device="cuda")
     s = scorer.score([[1, 2]], cands)
     assert s.device.type == "cuda" and s.shape == (1, 3) and s[0, 2] == float("-inf")
-    cpu = SASRecScorer.load(tmp_path / "model.pt", tmp_path / "sasrec_config.json", "cpu")
+    cpu = SASRecScorer.load(out["model"], out["config"], "cpu")
     assert torch.allclose(cpu.score([[1, 2]], cands.cpu())[0, :2], s.cpu()[0, :2], atol=1e-4)

@@ -3,17 +3,16 @@ import json
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from data_helpers import DATA_FILES
+from outputs_helpers import stage_outputs
 
 from genrec.data import DataError
-from genrec.data.pipeline import OUTPUTS, output_paths, prepare
-
-OUT_FILES = set(DATA_FILES)
+from genrec.data.pipeline import OUTPUTS, prepare
 
 
-def run(r, m, out, params):
-    """Prepare into the workflow's file names under ``out``."""
-    return prepare(r, m, params, output_paths(out))
+def run(r, m, outdir, params):
+    """Prepare into ``outdir``; return the stats and the output paths."""
+    out = stage_outputs(outdir, OUTPUTS)
+    return prepare(r, m, params, out), out
 
 
 def _raw(tmp_path, amazon, users=6, items=5):
@@ -24,10 +23,9 @@ def _raw(tmp_path, amazon, users=6, items=5):
 
 def test_outputs_schemas_and_ids(tmp_path, amazon, params):
     r, m = _raw(tmp_path, amazon)
-    out = tmp_path / "out"
-    stats = run(r, m, out, params)
-    assert {p.name for p in out.iterdir()} == OUT_FILES
-    items = pd.read_parquet(out / "items.parquet")
+    stats, out = run(r, m, tmp_path / "out", params)
+    assert sorted((tmp_path / "out").iterdir()) == sorted(out.values())  # nothing else
+    items = pd.read_parquet(out["items_parquet"])
     assert items["item_id"].tolist() == list(range(5))
     assert items["source_id"].tolist() == sorted(items["source_id"])
     assert items.iloc[0][["title", "description", "brand"]].tolist() == [
@@ -36,7 +34,7 @@ def test_outputs_schemas_and_ids(tmp_path, amazon, params):
         "Acme",
     ]
     assert list(items.iloc[1]["categories"]) == ["Top", "Cat1"]
-    schema = pq.read_schema(out / "train.parquet")
+    schema = pq.read_schema(out["train"])
     assert [f"{f.name}:{f.type}" for f in schema] == [
         "user_id:int64",
         "history:list<element: int64>",
@@ -44,12 +42,12 @@ def test_outputs_schemas_and_ids(tmp_path, amazon, params):
         "history_ts:list<element: int64>",
         "target_ts:int64",
     ]
-    ids = json.loads((out / "id_maps.json").read_text())
+    ids = json.loads(out["id_maps"].read_text())
     assert ids["item"] == {f"I{i}": i for i in range(5)}
     assert ids["user"] == {f"U{u}": u for u in range(6)}
-    n = sum(len(pd.read_parquet(out / f"{s}.parquet")) for s in ("train", "valid", "test"))
+    n = sum(len(pd.read_parquet(out[s])) for s in ("train", "valid", "test"))
     assert n == 6 * 4 == sum(stats["split"][s] for s in ("train", "valid", "test"))
-    saved = json.loads((out / "stats.json").read_text())
+    saved = json.loads(out["stats"].read_text())
     assert saved["final"] == {
         "users": 6,
         "items": 5,
@@ -62,10 +60,10 @@ def test_outputs_schemas_and_ids(tmp_path, amazon, params):
 
 def test_deterministic(tmp_path, amazon, params):
     r, m = _raw(tmp_path, amazon)
-    run(r, m, tmp_path / "a", params)
-    run(r, m, tmp_path / "b", params)
-    for name in OUT_FILES:
-        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    _, a = run(r, m, tmp_path / "a", params)
+    _, b = run(r, m, tmp_path / "b", params)
+    for name in OUTPUTS:
+        assert a[name].read_bytes() == b[name].read_bytes(), name
 
 
 def test_title_filter_and_kcore_drop_items(tmp_path, amazon, params):
@@ -74,8 +72,8 @@ def test_title_filter_and_kcore_drop_items(tmp_path, amazon, params):
     meta[1]["title"] = " ".join(["word"] * 21)  # too long
     r = amazon.write(tmp_path / "r.json", amazon.reviews_2018(6, 5))
     m = amazon.write(tmp_path / "m.json", meta)
-    stats = run(r, m, tmp_path / "out", params)
-    items = pd.read_parquet(tmp_path / "out" / "items.parquet")
+    stats, out = run(r, m, tmp_path / "out", params)
+    items = pd.read_parquet(out["items_parquet"])
     assert items["source_id"].tolist() == ["I2", "I3", "I4"]
     step = stats["steps"][2]
     assert step["items_with_metadata"] == 5 and step["items_with_valid_title"] == 3
@@ -84,9 +82,9 @@ def test_title_filter_and_kcore_drop_items(tmp_path, amazon, params):
 def test_leave_one_out_option(tmp_path, amazon, params):
     r, m = _raw(tmp_path, amazon)
     params = params.replace(split=params.split.replace(method="leave_one_out"))
-    stats = run(r, m, tmp_path / "out", params)
+    stats, out = run(r, m, tmp_path / "out", params)
     assert (stats["split"]["test"], stats["split"]["valid"], stats["split"]["train"]) == (6, 6, 12)
-    test = pd.read_parquet(tmp_path / "out" / "test.parquet")
+    test = pd.read_parquet(out["test"])
     assert sorted(test["user_id"]) == list(range(6))
 
 
@@ -99,7 +97,7 @@ def test_malformed_line_error_or_skip(tmp_path, amazon, params):
         run(r, m, tmp_path / "out", params)
     assert not (tmp_path / "out").exists()
     params = params.replace(on_bad_line="skip")
-    stats = run(r, m, tmp_path / "out", params)
+    stats, _ = run(r, m, tmp_path / "out", params)
     assert stats["inputs"]["reviews"]["bad_lines"] == 1
     assert stats["steps"][0]["interactions"] == 29
 

@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from outputs_helpers import stage_outputs
 
 from genrec.config import validate_config
 from genrec.data.params import DataParams
-from genrec.data.pipeline import output_paths, prepare
+from genrec.data.pipeline import OUTPUTS, prepare
 from genrec.data.readers import detect_format
 from genrec.data.synthetic import write_synthetic
 
@@ -25,7 +26,8 @@ def demo_config(repo_root):
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, demo_config):
-    """The default demo, generated and prepared with the default data config."""
+    """The default demo, generated and prepared with the default data config: the raw
+    files' directory, the stats, the generation time and the output paths."""
     d = tmp_path_factory.mktemp("demo")
     t0 = time.perf_counter()
     write_synthetic(
@@ -34,17 +36,14 @@ def demo(tmp_path_factory, demo_config):
         **demo_config["datasets"]["demo"]["synthetic"],
     )
     seconds = time.perf_counter() - t0
-    stats = prepare(
-        d / "demo_5.json.gz",
-        d / "meta_demo.json.gz",
-        DataParams.from_config(demo_config, "demo"),
-        output_paths(d / "out"),
-    )
-    return d, stats, seconds
+    out = stage_outputs(d / "out", OUTPUTS)
+    params = DataParams.from_config(demo_config, "demo")
+    stats = prepare(d / "demo_5.json.gz", d / "meta_demo.json.gz", params, out)
+    return d, stats, seconds, out
 
 
 def test_demo_is_amazon_2018_layout(demo):
-    d, _, seconds = demo
+    d, _, seconds, _ = demo
     assert detect_format(d / "demo_5.json.gz", d / "meta_demo.json.gz") == "2018"
     with gzip.open(d / "meta_demo.json.gz", "rt") as fh:
         item = json.loads(fh.readline())
@@ -56,7 +55,7 @@ def test_demo_is_amazon_2018_layout(demo):
 
 
 def test_demo_sizes_after_default_filtering(demo):
-    _, stats, _ = demo
+    _, stats, _, _ = demo
     f = stats["final"]
     assert 400 <= f["items"] <= 600
     assert 900 <= f["users"] <= 1300
@@ -65,8 +64,8 @@ def test_demo_sizes_after_default_filtering(demo):
 
 
 def test_demo_items_have_structure(demo):
-    d, _, _ = demo
-    items = pd.read_parquet(d / "out" / "items.parquet")
+    *_, out = demo
+    items = pd.read_parquet(out["items_parquet"])
     cats = items["categories"].map(lambda c: c[1])
     assert cats.nunique() == 8
     # brands sell within one category, descriptions are cleaned of HTML
@@ -75,9 +74,9 @@ def test_demo_items_have_structure(demo):
 
 
 def test_next_item_predictable_beyond_popularity(demo):
-    d, _, _ = demo
-    train = pd.read_parquet(d / "out" / "train.parquet")
-    test = pd.read_parquet(d / "out" / "test.parquet")
+    *_, out = demo
+    train = pd.read_parquet(out["train"])
+    test = pd.read_parquet(out["test"])
     n = int(max(train["target"].max(), test["target"].max(), *map(max, train["history"]))) + 1
     last = np.array([h[-1] for h in train["history"]])
     trans = np.zeros((n, n))

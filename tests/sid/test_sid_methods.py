@@ -5,10 +5,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from outputs_helpers import stage_outputs
 from sid_helpers import items_table
 from sklearn.metrics import homogeneity_score
 
-from genrec.sid.build import build_sids, load_codebooks, output_paths
+from genrec.sid.build import OUTPUTS, build_sids, load_codebooks
 from genrec.sid.params import RQKMeansPlusOptions, RQVAEOptions, SidParams
 from genrec.sid.rqvae import train_rqvae
 
@@ -52,13 +53,18 @@ def adversarial(tmp_path_factory):
     return root
 
 
+def balanced_codebooks(root):
+    """The codebooks of ``root``'s rqkmeans_balanced SIDs (rqkmeans_plus starts from them)."""
+    return stage_outputs(root / "rqkmeans_balanced", OUTPUTS)["codebooks"]
+
+
 def run(root, method, out):
-    books = root / "rqkmeans_balanced" / "codebooks.npz" if method == "rqkmeans_plus" else None
+    books = balanced_codebooks(root) if method == "rqkmeans_plus" else None
     return build_sids(
         root / "emb.npy",
         root / "items.parquet",
         sid_params(method),
-        output_paths(out),
+        stage_outputs(out, OUTPUTS),
         init_codebooks=books,
     )
 
@@ -67,10 +73,10 @@ def run(root, method, out):
 def test_every_method_gives_unique_sids_on_duplicate_embeddings(adversarial, method):
     if method == "rqkmeans_plus" and not (adversarial / "rqkmeans_balanced").exists():
         run(adversarial, "rqkmeans_balanced", adversarial / "rqkmeans_balanced")
-    out = adversarial / method
-    df = run(adversarial, method, out)
+    out = stage_outputs(adversarial / method, OUTPUTS)
+    df = run(adversarial, method, adversarial / method)
     assert df["sid"].is_unique and len(df) == 240
-    stats = json.loads((out / "sid_stats.json").read_text())
+    stats = json.loads(out["stats"].read_text())
     assert stats["unique_sid_ratio"] == 1.0
     # 60 identical vectors must collide before resolution: more than one code level can fix
     assert stats["collision_rate_before"] >= 59 / 240
@@ -79,13 +85,13 @@ def test_every_method_gives_unique_sids_on_duplicate_embeddings(adversarial, met
     sids = sorted(df["sid"])
     assert not any(b.startswith(a) for a, b in zip(sids, sids[1:], strict=False))
     # files the report and downstream stages read
-    saved = pd.read_parquet(out / "sids.parquet")
+    saved = pd.read_parquet(out["sids"])
     assert saved["sid"].tolist() == df["sid"].tolist()
     assert all(s == "".join(t) for s, t in zip(saved["sid"], saved["tokens"], strict=True))
-    index = json.loads((out / "index.json").read_text())
+    index = json.loads(out["index"].read_text())
     assert index["5"] == list(saved.loc[5, "tokens"])
-    assert (out / "code_usage.png").read_bytes()[:4] == b"\x89PNG"
-    assert len(load_codebooks(out / "codebooks.npz")) == 3
+    assert out["usage"].read_bytes()[:4] == b"\x89PNG"
+    assert len(load_codebooks(out["codebooks"])) == 3
     assert [lv["size"] for lv in stats["levels"][:3]] == SIZES
     assert stats["reconstruction_mse"] >= 0
 
@@ -108,7 +114,7 @@ def test_same_seed_same_sids(tmp_path):
         tmp_path / "emb.npy",
         tmp_path / "items.parquet",
         sid_params("rqvae", seed=4),
-        output_paths(tmp_path / "rqvae_c"),
+        stage_outputs(tmp_path / "rqvae_c", OUTPUTS),
     )
     assert other["sid"].tolist() != a["sid"].tolist()
 
@@ -131,14 +137,10 @@ def test_rqvae_loss_decreases_and_level1_recovers_clusters():
 def test_rqkmeans_plus_starts_from_the_balanced_codebooks(adversarial):
     """Zero-initialised residual MLPs: with no training the codes are the nearest codebook entries."""
     x = np.load(adversarial / "emb.npy")
-    books = (
-        load_codebooks(adversarial / "rqkmeans_balanced" / "codebooks.npz")
-        if (adversarial / "rqkmeans_balanced" / "codebooks.npz").exists()
-        else None
-    )
-    if books is None:
+    balanced = balanced_codebooks(adversarial)
+    if not balanced.exists():
         run(adversarial, "rqkmeans_balanced", adversarial / "rqkmeans_balanced")
-        books = load_codebooks(adversarial / "rqkmeans_balanced" / "codebooks.npz")
+    books = load_codebooks(balanced)
     plus = RQKMeansPlusOptions.defaults(hidden_dims=[16], epochs=0)
     res = train_rqvae(x, SIZES, plus, seed=0, residual=True, init_codebooks=books)
     resid = x.copy()
@@ -157,7 +159,7 @@ def test_bad_embeddings_name_the_items(tmp_path):
     x[7, 3] = np.nan
     np.save(tmp_path / "emb.npy", x)
     write_items(tmp_path / "items.parquet", 50)
-    params, outputs = sid_params("rqkmeans"), output_paths(tmp_path / "o")
+    params, outputs = sid_params("rqkmeans"), stage_outputs(tmp_path / "o", OUTPUTS)
     with pytest.raises(ValueError, match=r"item_id \[7\]"):
         build_sids(tmp_path / "emb.npy", tmp_path / "items.parquet", params, outputs)
     write_items(tmp_path / "items.parquet", 49)

@@ -4,9 +4,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from outputs_helpers import stage_outputs
 from sid_helpers import items_table
 
-from genrec.sid.build import build_sids, output_paths, sids_frame
+from genrec.sid.build import OUTPUTS, build_sids, sids_frame
 from genrec.sid.minionerec import CSV_COLUMNS, export_minionerec, read_index_json
 from genrec.sid.params import SidParams
 
@@ -22,22 +23,23 @@ def test_index_json_round_trips_through_the_importer(tmp_path):
     np.save(tmp_path / "emb.npy", x)
     items_frame(80).to_parquet(tmp_path / "items.parquet")
     section = dict(codebook_sizes=[4, 4], seed=0, rqkmeans={"niter": 5})
+    rq, imp = stage_outputs(tmp_path / "rq", OUTPUTS), stage_outputs(tmp_path / "imp", OUTPUTS)
     orig = build_sids(
         tmp_path / "emb.npy",
         tmp_path / "items.parquet",
         SidParams.defaults("rqkmeans", **section),
-        output_paths(tmp_path / "rq"),
+        rq,
     )
     assert orig["codes"].map(len).max() == 3  # has a disambiguation level
     imported = build_sids(
         None,
         tmp_path / "items.parquet",
         SidParams.defaults("import", **section, **{"import": {"keys": "item_id"}}),
-        output_paths(tmp_path / "imp"),
-        index_json=tmp_path / "rq" / "index.json",
+        imp,
+        index_json=rq["index"],
     )
     assert imported["sid"].tolist() == orig["sid"].tolist()
-    stats = json.loads((tmp_path / "imp" / "sid_stats.json").read_text())
+    stats = json.loads(imp["stats"].read_text())
     assert stats["collision_rate_before"] == 0.0 and stats["unique_sid_ratio"] == 1.0
 
 
@@ -61,16 +63,17 @@ def test_import_accepts_source_ids_and_resolves_duplicates(tmp_path):
         None,
         tmp_path / "items.parquet",
         SidParams.defaults("import", codebook_sizes=[4], seed=0),
-        output_paths(tmp_path / "o"),
+        stage_outputs(tmp_path / "o", OUTPUTS),
         index_json=path,
     )
     assert df["sid"].tolist() == ["<a_1><b_2><c_0>", "<a_1><b_2><c_1>", "<a_0><b_0>"]
     # the file is a rule input, passed as index_json; without it there is nothing to import
     params = SidParams.defaults("import", codebook_sizes=[4], seed=0)
+    outputs = stage_outputs(tmp_path / "o2", OUTPUTS)
     with pytest.raises(ValueError, match="no index.json given"):
-        build_sids(None, tmp_path / "items.parquet", params, output_paths(tmp_path / "o2"))
+        build_sids(None, tmp_path / "items.parquet", params, outputs)
     # method import writes no codebooks, so needs no path for them; the others do
-    outputs = {k: v for k, v in output_paths(tmp_path / "o3").items() if k != "codebooks"}
+    del outputs["codebooks"]
     build_sids(None, tmp_path / "items.parquet", params, outputs, index_json=path)
     del outputs["usage"]
     with pytest.raises(ValueError, match=r"no output path for \['usage'\]"):

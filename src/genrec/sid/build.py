@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from genrec.distributed import peak_gpu_memory_mb, pick_device
-from genrec.io import atomic_path, files_under, require_outputs, write_json, write_parquet
+from genrec.io import atomic_path, require_outputs, write_json, write_parquet
 from genrec.sid.collisions import collision_rate, resolve_collisions
 from genrec.sid.kmeans import residual_kmeans
 from genrec.sid.minionerec import index_dict, read_index_json
@@ -89,20 +89,7 @@ def quantize(
     raise ValueError(f"unknown SID method {method!r} (choose from {', '.join(METHODS)})")
 
 
-# output name -> the workflow's file name
-FILE_NAMES = {
-    "sids": "sids.parquet",
-    "index": "index.json",
-    "stats": "sid_stats.json",
-    "codebooks": "codebooks.npz",
-    "usage": "code_usage.png",
-}
-OUTPUTS = tuple(FILE_NAMES)
-
-
-def output_paths(outdir: str | Path) -> dict[str, Path]:
-    """:func:`build_sids`' outputs under ``outdir`` with the workflow's file names."""
-    return files_under(outdir, FILE_NAMES)
+OUTPUTS = ("sids", "index", "stats", "codebooks", "usage")
 
 
 def build_sids(
@@ -119,10 +106,9 @@ def build_sids(
 
     ``outputs`` maps ``sids`` (parquet), ``index`` (MiniOneRec index.json), ``stats``
     (JSON), ``usage`` (plot) and, for the quantisers, ``codebooks`` (npz) to paths
-    (:func:`output_paths` gives the workflow's names in one directory). ``params``:
-    :class:`~genrec.sid.params.SidParams` (outside the workflow
-    ``SidParams.defaults(method, **overrides)``). Method ``import`` reads ``index_json``
-    instead of embeddings.
+    (the rule declares the file names). ``params``: :class:`~genrec.sid.params.SidParams`
+    (outside the workflow ``SidParams.defaults(method, **overrides)``). Method ``import``
+    reads ``index_json`` instead of embeddings.
     """
     method = params.method
     needed = [k for k in OUTPUTS if k != "codebooks" or method != "import"]

@@ -20,25 +20,11 @@ from genrec.baselines.sasrec.model import resolve_device
 from genrec.baselines.sasrec.plot import plot_curve
 from genrec.baselines.sasrec.score import predict_top_k
 from genrec.baselines.sasrec.train import train_sasrec
-from genrec.io import atomic_path, files_under, require_outputs, write_json
+from genrec.io import atomic_path, require_outputs, write_json
 
 log = logging.getLogger(__name__)
 
-# output name -> the workflow's file name
-FILE_NAMES = {
-    "model": "model.pt",
-    "config": "sasrec_config.json",
-    "curve": "training_curve.json",
-    "curve_png": "training_curve.png",
-    "predictions": "predictions.parquet",
-    "metrics": "metrics.json",
-}
-OUTPUTS = tuple(FILE_NAMES)
-
-
-def output_paths(outdir: str | Path) -> dict[str, Path]:
-    """:func:`train_and_evaluate`'s outputs under ``outdir`` with the workflow's names."""
-    return files_under(outdir, FILE_NAMES)
+OUTPUTS = ("model", "config", "curve", "curve_png", "predictions", "metrics")
 
 
 def train_and_evaluate(
@@ -54,8 +40,7 @@ def train_and_evaluate(
     """Train SASRec, evaluate on test over all items, and write ``outputs`` (a path for
     each name in ``OUTPUTS``): ``model`` (state dict), ``config`` (architecture JSON),
     ``curve`` (per-epoch JSON) and ``curve_png``, ``predictions`` (parquet), ``metrics``
-    (JSON); :func:`output_paths` gives the workflow's names in one directory. Returns
-    the metrics.
+    (JSON); the rule declares the file names. Returns the metrics.
 
     ``params``: :class:`~genrec.baselines.params.SasrecParams` (``baselines.sasrec``
     resolved for the dataset).
