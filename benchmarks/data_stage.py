@@ -23,7 +23,7 @@ import yaml
 
 from genrec.config import load_schema, schema_defaults
 from genrec.data.params import DataParams
-from genrec.data.pipeline import output_paths, prepare
+from genrec.data.pipeline import OUTPUTS, prepare
 from genrec.data.synthetic import write_synthetic
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ def _synthetic(**overrides) -> dict:
 
 def _run(reviews, meta, outdir, params, queue):
     t0 = time.perf_counter()
-    stats = prepare(reviews, meta, params, output_paths(outdir))
+    stats = prepare(reviews, meta, params, {name: outdir / name for name in OUTPUTS})
     queue.put((time.perf_counter() - t0, stats))
 
 

@@ -44,12 +44,6 @@ def atomic_path(path: str | Path, directory: bool = False) -> Iterator[Path]:
         raise
 
 
-def files_under(outdir: str | Path, file_names: Mapping[str, str]) -> dict[str, Path]:
-    """``{output name: outdir / file name}``: a stage's outputs in one directory under the
-    workflow's file names (for callers outside the workflow; rules declare their own)."""
-    return {name: Path(outdir) / file for name, file in file_names.items()}
-
-
 def require_outputs(outputs: Mapping, names: Iterable[str], stage: str) -> dict[str, Path]:
     """The paths ``outputs`` gives for ``names``, checked before a stage does any work: a
     ValueError names every output without a path."""

@@ -23,7 +23,7 @@ from genrec.data.filters import counts, window_and_kcore
 from genrec.data.params import DataParams
 from genrec.data.readers import read_meta, read_reviews, resolve_format
 from genrec.data.samples import Sequences, build_table, split_samples
-from genrec.io import atomic_path, files_under, require_outputs, write_json
+from genrec.io import atomic_path, require_outputs, write_json
 
 log = logging.getLogger(__name__)
 
@@ -37,21 +37,7 @@ ITEMS_SCHEMA = pa.schema(
         ("categories", pa.list_(pa.string())),
     ]
 )
-# output name -> the workflow's file name
-FILE_NAMES = {
-    "train": "train.parquet",
-    "valid": "valid.parquet",
-    "test": "test.parquet",
-    "items_parquet": "items.parquet",
-    "id_maps": "id_maps.json",
-    "stats": "stats.json",
-}
-OUTPUTS = tuple(FILE_NAMES)
-
-
-def output_paths(outdir: str | Path) -> dict[str, Path]:
-    """:func:`prepare`'s outputs under ``outdir`` with the workflow's file names."""
-    return files_under(outdir, FILE_NAMES)
+OUTPUTS = ("train", "valid", "test", "items_parquet", "id_maps", "stats")
 
 
 def _write_table(table: pa.Table, path: Path) -> None:
@@ -69,8 +55,8 @@ def prepare(
     the train / valid / test samples and items tables, ``id_maps`` and ``stats`` JSON).
 
     ``params``: the dataset's :class:`~genrec.data.params.DataParams` (outside the
-    workflow ``DataParams.defaults(**overrides)``; :func:`output_paths` names the
-    outputs in a directory). Returns the stats dict.
+    workflow ``DataParams.defaults(**overrides)``); the rule declares the file names.
+    Returns the stats dict.
     """
     paths = require_outputs(outputs, OUTPUTS, "prepare")
     t0 = time.perf_counter()
