@@ -331,6 +331,12 @@ def _train_in_process(
     args = _training_args(params, checkpoint_dir, world_size, use_gpu)
     if params.cuda_graphs and not use_gpu:
         raise RuntimeError("sft.cuda_graphs: true needs the SFT job on a CUDA GPU")
+    if params.cuda_graphs and params.pad_to_multiple_of == 1:
+        log.warning(
+            "sft.cuda_graphs with sft.pad_to_multiple_of: 1 records graphs for every batch "
+            "width up to cutoff_len %d; a multiple such as 16 or 64 bounds them",
+            params.cutoff_len,
+        )
     if params.compile:
         compile_decoder_layers(model, cuda_graphs=params.cuda_graphs)
     cbs = list(callbacks)
