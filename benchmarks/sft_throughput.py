@@ -166,13 +166,14 @@ def run_variant(name, init, tokenizer, data, ns, sft, seed, steps, with_epoch):
     from genrec.sft.train import _training_args, make_trainer
 
     opts = VARIANTS[name]
+    # no graphs, CUDA graph trees or Inductor settings carried over from earlier variants
+    torch._dynamo.reset()
+    torch._inductor.config.cpp_wrapper = bool(opts.get("cpp_wrapper"))
     set_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(init, dtype="float32")
     if opts.get("vocab_multiple_of"):  # as lm.vocab_multiple_of pads the initial model
         grow_embeddings(model, len(tokenizer), opts["vocab_multiple_of"], seed)
     if opts.get("compile_layers"):
-        torch._dynamo.reset()  # compile anew: no graphs (or CUDA graphs) of earlier variants
-        torch._inductor.config.cpp_wrapper = bool(opts.get("cpp_wrapper"))
         compile_decoder_layers(model, cuda_graphs=opts.get("cuda_graphs", False))
     use_gpu = torch.cuda.is_available()
     with tempfile.TemporaryDirectory() as tmp:
@@ -236,6 +237,7 @@ def run_variant(name, init, tokenizer, data, ns, sft, seed, steps, with_epoch):
             )
     print(json.dumps(row), flush=True)
     del trainer, model
+    torch._dynamo.reset()  # frees the CUDA graph pools of a cudagraphs variant
     if use_gpu:
         torch.cuda.empty_cache()
     return row

@@ -1,7 +1,8 @@
 """Output paths for tests that call a stage's library function directly (a helper
 module, importable as ``outputs_helpers``: tests/ is on sys.path through
-tests/conftest.py). The workflow's file names belong to the rules (rules/*.smk), so
-the tests keep no copy of them: each file is named after its output."""
+tests/conftest.py). The workflow's file names belong to the rules (rules/*.smk); these
+unit tests name each file after its output (only the workflow tests use the rules'
+names, through data_helpers.DATA_FILES)."""
 
 from __future__ import annotations
 

@@ -104,18 +104,20 @@ def test_cuda_graphs_without_a_gpu_is_a_clear_error():
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("arch", sorted(ARCHS))
-def test_cuda_graph_layers_train_like_eager(arch):
-    """Layers replayed as CUDA graphs: each width records once, then replays with the
-    same loss and gradients as eager (outputs of one replay are not those of the next)."""
+def test_cuda_graph_layers_train_and_evaluate_like_eager(arch):
+    """Layers replayed as CUDA graphs: training steps and no_grad evaluations in turn,
+    over widths that come back (replays), give eager's losses and gradients, and no
+    graph was skipped."""
     import torch._dynamo
+    from torch._dynamo.utils import counters
 
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
     torch._dynamo.reset()
+    counters.clear()
     eager = _model(arch).cuda()
     graphed = copy.deepcopy(eager)
     compile_decoder_layers(graphed, cuda_graphs=True)
-    # widths padded to multiples of 8; each comes back, so graphs are replayed
     batches = [(8, True), (16, True), (8, True), (16, True), (8, True), (16, True), (8, True)]
     for i, (width, padded) in enumerate(batches):
         args = [t.cuda() for t in _batch(width, padded, seed=i)]
@@ -124,3 +126,11 @@ def test_cuda_graph_layers_train_like_eager(arch):
         torch.testing.assert_close(loss_g, loss_e, rtol=1e-4, atol=1e-5)
         for name in grads_e:
             torch.testing.assert_close(grads_g[name], grads_e[name], rtol=1e-3, atol=1e-5)
+        with torch.no_grad():  # evaluation between steps: a forward without a backward
+            ids, mask, labels = args
+            out_e = eager(input_ids=ids, attention_mask=mask, use_cache=False)
+            out_g = graphed(input_ids=ids, attention_mask=mask, use_cache=False)
+            torch.testing.assert_close(
+                response_loss(out_g, labels), response_loss(out_e, labels), rtol=1e-4, atol=1e-5
+            )
+    assert not counters["inductor"]["cudagraph_skips"]

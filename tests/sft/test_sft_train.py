@@ -279,11 +279,21 @@ def test_batch_widths_padded_to_a_multiple_train_the_same_model(sft_inputs, tmp_
         torch.testing.assert_close(b[name], a[name], rtol=1e-3, atol=1e-4)
 
 
-def test_cuda_graphs_need_a_gpu_job(sft_inputs, tmp_path):
-    """sft.cuda_graphs on a job without a GPU fails at once, naming the key."""
-    with pytest.raises(RuntimeError, match="sft.cuda_graphs"):
-        _run(sft_inputs, tmp_path, tiny_sft_train(compile=True, cuda_graphs=True))
-    assert not (tmp_path / "model").exists()
+def test_cuda_graphs_need_a_gpu_job_without_accumulation(sft_inputs, tmp_path):
+    """sft.cuda_graphs fails before any work (not even the initial model is built) on a
+    job without a GPU, and with gradient accumulation, naming the keys."""
+    from genrec.sft.train import check_cuda_graphs
+
+    params = tiny_sft_train(compile=True, cuda_graphs=True)
+    with pytest.raises(RuntimeError, match="sft.cuda_graphs: true needs the SFT job on a CUDA"):
+        _run(sft_inputs, tmp_path / "run", params)
+    assert not (tmp_path / "run").exists()
+    accumulating = tiny_sft_train(
+        compile=True, cuda_graphs=True, per_device_batch_size=4, global_batch_size=8
+    )
+    with pytest.raises(RuntimeError, match="cannot accumulate gradients: sft.global_batch_size 8"):
+        check_cuda_graphs(accumulating, world_size=1, use_gpu=True)
+    check_cuda_graphs(accumulating, world_size=2, use_gpu=True)  # 4 x 2 GPUs: no accumulation
 
 
 @pytest.mark.parametrize("base", ["scratch", "checkpoint"])

@@ -21,10 +21,14 @@ With ``cuda_graphs`` the compiled layers run as CUDA graphs (``mode=
 "reduce-overhead"``): compiled, a layer still launches ~80 Triton kernels per
 step through Inductor's Python wrapper, a few milliseconds of host time per layer
 that an H200 finishes sooner than the host issues them; a graph replay issues a
-layer's kernels in one call. A graph has fixed shapes, so one is recorded per
-batch width (and per layer position); pad batch widths to a multiple
-(``sft.pad_to_multiple_of``) to keep that number small. Graphs of sibling widths
-share one memory pool (torch's CUDA graph trees).
+layer's kernels in one call. A graph has fixed shapes: graphs are recorded per
+(batch size, width) for every layer position, forward, backward and evaluation
+(and for a batch without padding); pad batch widths to a multiple
+(``sft.pad_to_multiple_of``) to keep their number small. Graphs of sibling shapes
+share one memory pool (torch's CUDA graph trees). Each model forward starts a new
+graph generation, and a gradient is a graph output that the next generation
+overwrites, so gradients cannot accumulate over micro-batches (``train_sft``
+refuses ``cuda_graphs`` with gradient accumulation).
 
 The layers must be called without a KV cache (``use_cache=False``: the
 Trainer's default, and what :class:`genrec.sft.loss.ResponseCollator` passes):
@@ -76,6 +80,12 @@ def decoder_layers(model):
     return layers
 
 
+def _new_graph_generation(module, args):
+    import torch
+
+    torch.compiler.cudagraph_mark_step_begin()
+
+
 def compile_decoder_layers(model, dynamic: bool = True, cuda_graphs: bool = False) -> int:
     """Compile every decoder layer of ``model`` in place (as CUDA graphs with
     ``cuda_graphs``); return how many."""
@@ -88,6 +98,12 @@ def compile_decoder_layers(model, dynamic: bool = True, cuda_graphs: bool = Fals
     mode = "reduce-overhead" if cuda_graphs else None
     for layer in layers:
         layer.compile(dynamic=dynamic, mode=mode)
+    if cuda_graphs:
+        # Every layer is its own compiled call. Without a pending backward (evaluation
+        # under no_grad) torch would start a new graph generation at each layer and
+        # free the previous layer's output, the next one's input: one model forward
+        # is one generation.
+        model.register_forward_pre_hook(_new_graph_generation)
     log.info(
         "torch.compile: %d decoder layers (regional, dynamic=%s, mode=%s)",
         len(layers), dynamic, mode or "default",

@@ -299,6 +299,23 @@ def make_trainer(
     )
 
 
+def check_cuda_graphs(params: SftTrainParams, world_size: int, use_gpu: bool) -> None:
+    """Refuse ``sft.cuda_graphs`` before any work where it cannot run: without a GPU,
+    or with gradient accumulation (a gradient is a graph output that the next
+    micro-batch's graphs overwrite; :mod:`genrec.lm.compile`)."""
+    if not params.cuda_graphs:
+        return
+    if not use_gpu:
+        raise RuntimeError("sft.cuda_graphs: true needs the SFT job on a CUDA GPU")
+    per_step = params.per_device_batch_size * world_size
+    if params.global_batch_size != per_step:
+        raise RuntimeError(
+            f"sft.cuda_graphs: true cannot accumulate gradients: sft.global_batch_size "
+            f"{params.global_batch_size} must equal per_device_batch_size "
+            f"{params.per_device_batch_size} x {world_size} GPU(s)"
+        )
+
+
 def _train_in_process(
     datasets_dir: Path,
     sids_parquet: Path,
@@ -315,6 +332,7 @@ def _train_in_process(
     from transformers.trainer_utils import get_last_checkpoint
 
     _, world_size, _ = rank_info()
+    check_cuda_graphs(params, world_size, use_gpu)
     if world_size == 1:
         init = prepare_checkpoint_dir(
             datasets_dir, sids_parquet, checkpoint_dir, params, base_model_dir
@@ -329,8 +347,6 @@ def _train_in_process(
     )
 
     args = _training_args(params, checkpoint_dir, world_size, use_gpu)
-    if params.cuda_graphs and not use_gpu:
-        raise RuntimeError("sft.cuda_graphs: true needs the SFT job on a CUDA GPU")
     if params.cuda_graphs and params.pad_to_multiple_of == 1:
         log.warning(
             "sft.cuda_graphs with sft.pad_to_multiple_of: 1 records graphs for every batch "
@@ -431,6 +447,7 @@ def train_sft(
         "loss_png": Path(loss_png),
         "checkpoint_dir": Path(checkpoint_dir),
     }
+    check_cuda_graphs(params, max(1, num_gpus), num_gpus > 0)
     if needs_launch(num_gpus):  # one GPU of several: a launched rank that sees one
         from genrec.distributed import launch
 
