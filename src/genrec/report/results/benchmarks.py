@@ -149,7 +149,10 @@ def sft_throughput_section(path: Path, explain: bool = True) -> str:
         "`+nocache`: sft_compile_h200.json's name for the fused path without the KV cache "
         "its `+fused` row forced, "
         "`+compiled-layers`: `torch.compile` of each decoder layer (`sft.compile`), "
-        "`+vocab64`: embedding rows padded to a multiple of 64 (`lm.vocab_multiple_of`)."
+        "`+vocab64`: embedding rows padded to a multiple of 64 (`lm.vocab_multiple_of`), "
+        "`+pad16` / `+pad64`: batch widths rounded up to a multiple of 16 / 64 "
+        "(`sft.pad_to_multiple_of`), `+cudagraphs`: the compiled layers replayed as CUDA "
+        "graphs (`sft.cuda_graphs`)."
         f"\n\nSetup: {setup}.\n\n" + md_table(header, rows, "l" + "r" * 10) + _notes(data)
     )
 
