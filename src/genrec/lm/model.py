@@ -123,8 +123,8 @@ def build_model_and_tokenizer(
     (:func:`genrec.lm.base.convert_base_model`; a plain checkpoint directory
     works too), with float32 weights, and the embeddings are resized to the new
     vocabulary (new rows drawn around the mean of the old ones, seeded with ``seed``).
-    Either way the embedding rows are padded to a multiple of ``lm.vocab_multiple_of``. EOS and pad ids stay those the
-    backbone pinned. Returns ``(model, tokenizer, sid_ids)`` where ``sid_ids``
+    Either way the embedding rows are padded to a multiple of ``lm.vocab_multiple_of``.
+    EOS and pad ids stay those the backbone pinned. Returns ``(model, tokenizer, sid_ids)`` where ``sid_ids``
     are the token ids of all SID code tokens.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -331,8 +331,7 @@ def _train_in_process(
     from transformers import EarlyStoppingCallback, TrainerState, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
-    _, world_size, _ = rank_info()
-    check_cuda_graphs(params, world_size, use_gpu)
+    _, world_size, _ = rank_info()  # sft.cuda_graphs was checked by train_sft
     if world_size == 1:
         init = prepare_checkpoint_dir(
             datasets_dir, sids_parquet, checkpoint_dir, params, base_model_dir
