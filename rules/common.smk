@@ -11,12 +11,16 @@ from genrec.data.params import DataParams  # noqa: F401
 from genrec.embed.params import EmbedParams  # noqa: F401
 from genrec.eval.params import EvalParams  # noqa: F401
 from genrec.params import encode
-from genrec.report.params import ReportParams  # noqa: F401
+from genrec.report.params import BootstrapParams, ReportParams  # noqa: F401
 from genrec.rl.params import RlParams  # noqa: F401
 from genrec.sft.params import SftDataParams, SftTrainParams  # noqa: F401
 from genrec.sid.params import SidParams  # noqa: F401
 from genrec.lm.base import resolve_base_model
-from genrec.report.targets import metrics_files  # noqa: F401 (used by rules/report.smk)
+from genrec.report.targets import (  # noqa: F401 (used by rules/report.smk)
+    metrics_files,
+    predictions_files,
+    split_metrics_files,
+)
 
 
 def canonical(value):
@@ -179,6 +183,7 @@ def all_targets(config):
             targets += [results(f"eval/{m}/{s}/valid/metrics.json", ds) for s in stages]
         targets += [
             results("metrics.csv", ds),
+            results("comparisons.csv", ds),
             results("metrics.png", ds),
             results("metrics.html", ds),
             results("runtimes.png", ds),

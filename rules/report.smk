@@ -3,6 +3,7 @@
 rule summarize_metrics:
     input:
         metrics=lambda wc: metrics_files(config, wc.dataset),
+        predictions=lambda wc: predictions_files(config, wc.dataset),
     output:
         csv=results("metrics.csv"),
         png=report(
@@ -30,6 +31,37 @@ rule summarize_metrics:
         report=lambda wc: tracked(ReportParams.from_config(config)),
     script:
         "../workflow/scripts/summarize_metrics.py"
+
+
+# Paired bootstrap intervals (genrec.eval.bootstrap): SFT+RL - SFT on the valid and the
+# test split, each generative model / SASRec on test. Settings are chosen on valid; the
+# test rows are read once, for the final table.
+rule compare_models:
+    input:
+        test_metrics=lambda wc: split_metrics_files(config, wc.dataset, "test"),
+        test_predictions=lambda wc: predictions_files(config, wc.dataset, "test"),
+        valid_metrics=lambda wc: split_metrics_files(config, wc.dataset, "valid"),
+        valid_predictions=lambda wc: predictions_files(config, wc.dataset, "valid"),
+    output:
+        csv=report(
+            results("comparisons.csv"),
+            caption="../report/comparisons.rst",
+            category="Metrics",
+            labels={"dataset": "{dataset}", "figure": "paired intervals"},
+        ),
+    log:
+        logs("report/compare_models.log"),
+    benchmark:
+        benchmarks("report/compare_models.tsv")
+    wildcard_constraints:
+        dataset=name_regex(datasets(config)),
+    conda:
+        "../envs/data.yaml"
+    params:
+        ks=lambda wc: config["eval"]["ks"],
+        bootstrap=lambda wc: tracked(BootstrapParams.from_config(config)),
+    script:
+        "../workflow/scripts/compare_models.py"
 
 
 # Runs after the summary (so after every evaluation and training job) and reads

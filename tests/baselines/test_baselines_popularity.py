@@ -57,10 +57,11 @@ def test_run_writes_same_list_for_everyone_and_hand_metrics(tmp_path):
         ks=[1, 3, 10],
     )
     preds = pd.read_parquet(tmp_path / "out/predictions.parquet")
-    assert list(preds.columns) == ["user_id", "target", "predictions"]
+    assert list(preds.columns) == ["user_id", "target", "predictions", "rank"]
     # ranking [1, 2, 0, 3, 4, 5]; K=10 > 6 items -> all 6 items
     assert all(list(p) == [1, 2, 0, 3, 4, 5] for p in preds["predictions"])
     # targets 2 (rank 1), 5 (rank 5), 1 (rank 0)
+    assert preds["rank"].tolist() == [1, 5, 0]
     assert m["HR@1"] == pytest.approx(1 / 3)
     assert m["HR@3"] == pytest.approx(2 / 3)
     assert m["HR@10"] == pytest.approx(1.0)

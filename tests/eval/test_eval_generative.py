@@ -67,8 +67,10 @@ def test_evaluate_end_to_end_writes_consistent_predictions_and_metrics(workdir, 
     assert metrics["top1_distinct"] == len(set(top1))
     assert metrics["top1_share"] == pytest.approx(max(map(top1.count, top1)) / 7)
     assert metrics["model"] == "sft" and metrics["sid_method"] == "rqkmeans"
-    assert list(preds.columns) == ["user_id", "target", "predictions", "predicted_sids"]
+    assert list(preds.columns) == ["user_id", "target", "predictions", "predicted_sids", "rank"]
     assert preds["user_id"].tolist() == list(range(100, 107))  # sample order kept
+    for p, t, r in zip(preds["predictions"], preds["target"], preds["rank"], strict=True):
+        assert (r == -1 and t not in list(p)) or list(p).index(t) == r  # per-sample rank
     sid_of = dict(zip(sids["item_id"], sids["sid"], strict=True))
     for p, s in zip(preds["predictions"], preds["predicted_sids"], strict=True):
         assert len(p) == 5 and len(set(p)) == 5  # top max-K of 6 distinct beams

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from genrec.distributed import peak_gpu_memory_mb
-from genrec.eval.metrics import drop_repeats, ranking_metrics, top1_concentration
+from genrec.eval.metrics import drop_repeats, rank_column, ranking_metrics, top1_concentration
 from genrec.io import write_json, write_parquet
 
 SPLIT_COLUMNS = ("user_id", "history", "target")
@@ -71,6 +71,7 @@ def write_predictions_and_metrics(
             "user_id": split["user_id"].to_numpy(dtype=np.int64),
             "target": targets,
             "predictions": [row.astype(np.int64) for row in np.asarray(predictions)],
+            "rank": rank_column(predictions, targets),
         }
     )
     metrics = {

@@ -28,7 +28,12 @@ from tqdm.auto import tqdm
 from genrec import prompts
 from genrec.decode import SidTrie, constrained_generate
 from genrec.distributed import launch, peak_gpu_memory_mb, pick_device, shard_bounds
-from genrec.eval.metrics import drop_repeats, ranking_metrics, top1_concentration
+from genrec.eval.metrics import (
+    drop_repeats,
+    rank_column,
+    ranking_metrics,
+    top1_concentration,
+)
 from genrec.eval.params import EvalParams
 from genrec.io import write_json, write_parquet
 from genrec.lm import encode_prompt, load_model_and_tokenizer, read_prompt_limit
@@ -260,7 +265,9 @@ def finalize(
             len(df),
             metrics["top1_distinct"],
         )
-    out = df[["user_id", "target", "predictions", "predicted_sids"]]
+    out = df[["user_id", "target", "predictions", "predicted_sids"]].assign(
+        rank=rank_column(preds, df["target"].to_numpy(dtype=np.int64))
+    )
     write_parquet(out, out_predictions)
     write_json(metrics, out_metrics)
     log.info("metrics: %s", json.dumps(metrics))

@@ -65,6 +65,14 @@ def target_ranks(predictions: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return ranks.astype(float)
 
 
+def rank_column(predictions: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per-sample 0-based rank of the target as ``int64``, ``-1`` when it is not in the
+    list: the ``rank`` column of every ``predictions.parquet`` (HR@K and NDCG@K of a
+    sample follow from it, :mod:`genrec.eval.bootstrap`)."""
+    ranks = target_ranks(predictions, targets)
+    return np.where(np.isfinite(ranks), ranks, -1).astype(np.int64)
+
+
 def hit_rate_at_k(ranks: np.ndarray, k: int) -> float:
     """HR@K = mean over samples of [rank < K]."""
     ranks = np.asarray(ranks, dtype=float)

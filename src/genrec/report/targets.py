@@ -37,3 +37,26 @@ def metrics_files(config: dict, dataset: str) -> list[str]:
         for stage in generative_stages(config)
     ]
     return files
+
+
+def predictions_files(config: dict, dataset: str, split: str = "test") -> list[str]:
+    """The ``predictions.parquet`` beside each metrics file of ``split``: on test every
+    model of :func:`metrics_files` (same order); on valid the generative ones."""
+    return [
+        f.replace("metrics.json", "predictions.parquet")
+        for f in split_metrics_files(config, dataset, split)
+    ]
+
+
+def split_metrics_files(config: dict, dataset: str, split: str = "test") -> list[str]:
+    """:func:`metrics_files` for ``test``; the generative models' valid-split evaluations
+    (``eval/{method}/{stage}/valid/metrics.json``) for ``valid``."""
+    if split == "test":
+        return metrics_files(config, dataset)
+    if split != "valid":
+        raise ValueError(f"split must be 'test' or 'valid', got {split!r}")
+    return [
+        f"results/{dataset}/eval/{method}/{stage}/valid/metrics.json"
+        for method in sid_methods(config)
+        for stage in generative_stages(config)
+    ]

@@ -20,6 +20,7 @@ from genrec.report.results.environment import environment_section, gather_enviro
 from genrec.report.results.jobs import runtime_section
 from genrec.report.results.markdown import read_json
 from genrec.report.results.quality import (
+    load_comparisons,
     load_metrics,
     quality_section,
     sid_methods,
@@ -48,6 +49,7 @@ def render_page(
     """
     results = Path(results_dir) / dataset
     table = load_metrics(results / "metrics.csv")
+    comps = load_comparisons(results / "comparisons.csv")
     methods = sid_methods(table)
     if environment is None:
         stamp = (now or _dt.datetime.now(_dt.UTC)).strftime("%Y-%m-%d %H:%M UTC")
@@ -64,9 +66,9 @@ def render_page(
         "## Recommendation quality",
         quality_section(table),
         "## Against SASRec",
-        versus_sasrec_section(table),
+        versus_sasrec_section(table, comparisons=comps),
         "## SFT and SFT+RL on the valid and the test split",
-        valid_section(results, methods),
+        valid_section(results, methods, comparisons=comps),
         "## Training",
         training_section(results, methods),
         "## Pretrained backbone",

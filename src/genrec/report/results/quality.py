@@ -1,5 +1,6 @@
-"""Quality sections: HR@K / NDCG@K per model (``metrics.csv``), each generative model
-against SASRec, and SFT vs SFT+RL on the valid and the test split."""
+"""Quality sections: HR@K / NDCG@K per model (``metrics.csv``, with 95% bootstrap
+intervals), each generative model against SASRec, and SFT vs SFT+RL on the valid and
+the test split (paired bootstrap intervals from ``comparisons.csv``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,46 @@ from genrec.report.results.markdown import NA, as_number, fmt_float, fmt_int, md
 MODEL_NAMES = {"popularity": "Popularity", "sasrec": "SASRec", "sft": "SFT", "rl": "SFT+RL"}
 BASELINE_ORDER = ("popularity", "sasrec")
 STAGE_ORDER = ("sft", "rl")
-TARGET_RATIO = 1.2  # the project's quality target: generative >= 1.2x SASRec
+TARGET_RATIO = 1.3  # the project's quality target: generative >= 1.3x SASRec
+
+
+def load_comparisons(path: str | Path) -> pd.DataFrame | None:
+    """``comparisons.csv`` (paired intervals), or None when the run has none."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path)
+    missing = [c for c in ("split", "comparison", "metric", "k", "lo", "hi") if c not in table]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; expected genrec.report.intervals'")
+    return table
+
+
+def _paired(comps, split, sid, name, metric, k) -> dict | None:
+    if comps is None:
+        return None
+    sel = comps[
+        (comps["split"] == split)
+        & (comps["comparison"] == name)
+        & (comps["metric"] == metric)
+        & (comps["k"] == k)
+        & (comps["sid_method"].astype(str) == str(sid))
+    ]
+    return None if sel.empty else sel.iloc[0].to_dict()
+
+
+def _bracket(lo, hi, fmt) -> str:
+    a, b = as_number(lo), as_number(hi)
+    return "" if a is None or b is None else f" [{fmt(a)}, {fmt(b)}]"
+
+
+def with_interval(row: dict, column: str) -> str:
+    """``0.1522 [0.136, 0.169]``: a metrics.csv cell with its bootstrap interval (when the
+    table has one)."""
+    text = fmt_float(row[column])
+    if f"{column}_lo" in row:
+        text += _bracket(row[f"{column}_lo"], row[f"{column}_hi"], lambda v: f"{v:.3f}")
+    return text
 
 
 def load_metrics(path: str | Path) -> pd.DataFrame:
@@ -81,7 +121,8 @@ def quality_section(table: pd.DataFrame, ks: Sequence[int] | None = None) -> str
     rows = []
     for r in ordered_rows(table):
         row = [MODEL_NAMES.get(r["model"], r["model"]), r["sid_method"] or "-"]
-        row += [fmt_float(r[f"HR@{k}"]) for k in ks] + [fmt_float(r[f"NDCG@{k}"]) for k in ks]
+        row += [with_interval(r, f"HR@{k}") for k in ks]
+        row += [with_interval(r, f"NDCG@{k}") for k in ks]
         row += [fmt_int(r["n"]), fmt_int(r["invalid"])]
         if share:
             row.append(fmt_float(r["top1_share"], 3))
@@ -91,8 +132,15 @@ def quality_section(table: pd.DataFrame, ks: Sequence[int] | None = None) -> str
     note = ""
     if not_shown:
         note = f"\n\nK = {', '.join(map(str, not_shown))} not in the table (eval.ks)."
+    intervals = any(c.endswith("_lo") for c in table.columns)
     return (
-        "Test split. Generative models decode with trie-constrained beam search, so "
+        (
+            "Test split; in brackets the 95% bootstrap interval of each value "
+            "(`report.bootstrap`, resampling the test samples). "
+            if intervals
+            else "Test split. "
+        )
+        + "Generative models decode with trie-constrained beam search, so "
         "`invalid` (predictions that are not an item) should be 0; SFT+RL is the GRPO "
         "model trained from that SFT model."
         + (
@@ -107,8 +155,11 @@ def quality_section(table: pd.DataFrame, ks: Sequence[int] | None = None) -> str
     )
 
 
-def versus_sasrec_section(table: pd.DataFrame, k: int = 10) -> str:
-    """Each generative model's HR@k and NDCG@k as a multiple of SASRec's (same run)."""
+def versus_sasrec_section(
+    table: pd.DataFrame, k: int = 10, comparisons: pd.DataFrame | None = None
+) -> str:
+    """Each generative model's HR@k and NDCG@k as a multiple of SASRec's (same run), with
+    the paired bootstrap interval of each ratio from ``comparisons``."""
     rows = ordered_rows(table)
     sasrec = [r for r in rows if r["model"] == "sasrec" and not r["sid_method"]]
     if k not in metric_ks(table):
@@ -125,16 +176,31 @@ def versus_sasrec_section(table: pd.DataFrame, k: int = 10) -> str:
                 else None
                 for m in ("HR", "NDCG")
             ]
+            name = f"{MODEL_NAMES[r['model']]} / SASRec"
+            cells = []
+            for x, metric in zip(ratio, ("HR", "NDCG"), strict=True):
+                iv = _paired(comparisons, "test", r["sid_method"], name, metric, k)
+                text = NA if x is None else f"{x:.3f}x"
+                if iv is not None:
+                    text += _bracket(iv["lo"], iv["hi"], lambda v: f"{v:.2f}x")
+                cells.append(text)
             out.append(
                 [MODEL_NAMES[r["model"]], r["sid_method"] or "-"]
                 + [fmt_float(r[f"HR@{k}"]), fmt_float(r[f"NDCG@{k}"])]
-                + [NA if x is None else f"{x:.3f}x" for x in ratio]
+                + cells
             )
     header = ["Model", "SID method", f"HR@{k}", f"NDCG@{k}", f"HR@{k} / SASRec"]
     header.append(f"NDCG@{k} / SASRec")
     return (
         f"Test split, from the same `metrics.csv`: SASRec has HR@{k} "
-        f"{fmt_float(base[f'HR@{k}'])} and NDCG@{k} {fmt_float(base[f'NDCG@{k}'])}.\n\n"
+        f"{fmt_float(base[f'HR@{k}'])} and NDCG@{k} {fmt_float(base[f'NDCG@{k}'])}."
+        + (
+            " In brackets the paired 95% bootstrap interval of each ratio (`comparisons.csv`:"
+            " the same resampled test samples for both models)."
+            if comparisons is not None
+            else ""
+        )
+        + "\n\n"
         + md_table(header, out, "llrrrr")
         + f"\n\nAt {TARGET_RATIO}x SASRec a model would need HR@{k} >= "
         f"{TARGET_RATIO * as_number(base[f'HR@{k}']):.4f} and NDCG@{k} >= "
@@ -142,8 +208,11 @@ def versus_sasrec_section(table: pd.DataFrame, k: int = 10) -> str:
     )
 
 
-def valid_section(results: Path, methods: Sequence[str], k: int = 10) -> str:
-    """SFT vs SFT+RL on the valid and the test split (``eval/<m>/<stage>[/valid]/metrics.json``)."""
+def valid_section(
+    results: Path, methods: Sequence[str], k: int = 10, comparisons: pd.DataFrame | None = None
+) -> str:
+    """SFT vs SFT+RL on the valid and the test split (``eval/<m>/<stage>[/valid]/metrics.json``),
+    the difference with its paired bootstrap interval from ``comparisons``."""
     rows = []
     for m in methods:
         got = {}
@@ -167,7 +236,11 @@ def valid_section(results: Path, methods: Sequence[str], k: int = 10) -> str:
             for metric in ("HR", "NDCG"):
                 a = as_number(got.get(("rl", split), {}).get(f"{metric}@{k}"))
                 b = as_number(got.get(("sft", split), {}).get(f"{metric}@{k}"))
-                delta.append(NA if a is None or b is None else f"{a - b:+.4f}")
+                text = NA if a is None or b is None else f"{a - b:+.4f}"
+                iv = _paired(comparisons, split, m, "SFT+RL - SFT", metric, k)
+                if iv is not None:
+                    text += _bracket(iv["lo"], iv["hi"], lambda v: f"{v:+.4f}")
+                delta.append(text)
         rows.append(delta)
     if not rows:
         return "_No generative evaluations found._"
@@ -175,6 +248,14 @@ def valid_section(results: Path, methods: Sequence[str], k: int = 10) -> str:
     header += [f"test HR@{k}", f"test NDCG@{k}"]
     return (
         "From `eval/<method>/<stage>/valid/metrics.json` and `eval/<method>/<stage>/metrics.json`"
-        " (RL trains on train-split prompts only, so both splits are unseen by it).\n\n"
+        " (RL trains on train-split prompts only, so both splits are unseen by it)."
+        + (
+            " In brackets the paired 95% bootstrap interval of the difference "
+            "(`comparisons.csv`); an interval that contains 0 is no result. Settings are "
+            "chosen on valid; test is read once."
+            if comparisons is not None
+            else ""
+        )
+        + "\n\n"
         + md_table(header, rows, "llrrrr")
     )
