@@ -1,5 +1,6 @@
 import inspect
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -106,3 +107,28 @@ def test_recent_selection_takes_the_latest_train_samples():
         build_rl_rows(train.drop(columns="target_ts"), items, sids, {"sid_next": 1}, 0, "recent")
     with pytest.raises(ValueError, match="'random' or 'recent'"):
         build_rl_rows(train, items, sids, {"sid_next": 1}, 0, "newest")
+
+
+def test_length_grouped_order_batches_similar_lengths():
+    from genrec.rl.dataset import length_grouped_order
+
+    rng = np.random.default_rng(0)
+    # a mix of short (SID history) and long (title history) prompts
+    lengths = np.concatenate([rng.integers(30, 60, 500), rng.integers(300, 400, 300)])
+    rng.shuffle(lengths)
+    order = length_grouped_order(lengths, batch=16, seed=1)
+    assert sorted(order.tolist()) == list(range(800))  # a permutation: every prompt once
+    batches = [lengths[order[i : i + 16]] for i in range(0, 800, 16)]
+    padded = sum(len(b) * b.max() - b.sum() for b in batches)
+    random = np.random.default_rng(2).permutation(800)
+    padded_random = sum(
+        16 * lengths[random[i : i + 16]].max() - lengths[random[i : i + 16]].sum()
+        for i in range(0, 800, 16)
+    )
+    assert padded < padded_random / 10
+    mixed = sum(1 for b in batches if b.min() < 100 < b.max())
+    assert mixed <= 2  # at most the batch at a mega-batch's short/long boundary
+    assert np.array_equal(order, length_grouped_order(lengths, 16, seed=1))  # seeded
+    assert not np.array_equal(order, length_grouped_order(lengths, 16, seed=3))
+    short = length_grouped_order(lengths[:40], batch=16, seed=1)
+    assert sorted(short.tolist()) == list(range(40))

@@ -110,6 +110,33 @@ def test_scoring_sees_no_leading_pad_and_matches_trl_layout():
     torch.testing.assert_close(safe_ent[real], ref_ent[real], atol=1e-5, rtol=1e-5)
 
 
+def test_scoring_labels_exactly_the_completion_tokens():
+    """The fused LM head is asked for the completion tokens only (no prompt token of a row
+    shorter than the longest prompt), in one pass or in chunks, with the same result."""
+    model = _tiny_model("eager")
+    model.eval()
+    ids, mask, keep = _batch()
+    trainer = _bare_trainer()
+    labelled = []
+    hook = model.register_forward_pre_hook(
+        lambda mod, args, kwargs: labelled.append((kwargs["labels"] != -100).sum(1)),
+        with_kwargs=True,
+    )
+    with torch.no_grad():
+        whole, _, _ = trainer._get_per_token_logps_and_entropies(model, ids, mask, keep)
+        chunked, _, _ = trainer._get_per_token_logps_and_entropies(
+            model, ids, mask, keep, batch_size=2
+        )
+    hook.remove()
+    assert torch.cat(labelled[:1]).tolist() == mask[:, -keep:].sum(1).tolist() == [3, 2, 3]
+    assert len(labelled) == 3  # one pass, then two chunks
+    torch.testing.assert_close(whole, chunked)
+    with pytest.raises(ValueError, match="text models"):
+        trainer._get_per_token_logps_and_entropies(
+            model, ids, mask, keep, pixel_values=torch.zeros(1)
+        )
+
+
 def test_scoring_gradients_are_finite_with_sdpa():
     model = _tiny_model("sdpa")
     ids, mask, keep = _batch()

@@ -1,7 +1,9 @@
+
 """CPU runs of the RL stage on a tiny scratch model: rollouts, GRPO steps, resume."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from types import SimpleNamespace
@@ -80,7 +82,7 @@ def _fake_trainer(model, g, training=True):
     model.train(training)
     return SimpleNamespace(
         model=model,
-        accelerator=SimpleNamespace(unwrap_model=lambda m: m),
+        accelerator=SimpleNamespace(unwrap_model=lambda m: m, autocast=contextlib.nullcontext),
         num_generations=g,
         num_generations_eval=g,
     )

@@ -23,6 +23,9 @@ def grpo_config(params: RlParams, checkpoint_dir: str | Path, device: str):
         gradient_accumulation_steps=params.gradient_accumulation_steps,
         learning_rate=params.learning_rate,
         beta=params.beta,
+        sync_ref_model=params.sync_ref_model,
+        ref_model_sync_steps=params.ref_model_sync_steps,
+        ref_model_mixup_alpha=params.ref_model_mixup_alpha,
         num_train_epochs=params.epochs,
         max_steps=params.max_steps if params.max_steps > 0 else -1,
         # trl divides the logits by this when scoring completions: beam search used none.
@@ -39,4 +42,6 @@ def grpo_config(params: RlParams, checkpoint_dir: str | Path, device: str):
         disable_tqdm=False,
         dataloader_num_workers=0,
         remove_unused_columns=False,
+        # a length-grouped order is built by genrec.rl.dataset.length_grouped_order
+        shuffle_dataset=not params.group_by_length,
     )

@@ -136,6 +136,36 @@ def build_rl_rows(
     return df
 
 
+def length_grouped_order(
+    lengths: np.ndarray, batch: int, seed: int, megabatch: int = 50
+) -> np.ndarray:
+    """An order of the prompts in which each run of ``batch`` holds prompts of similar length.
+
+    As transformers' length-grouped sampler: a seeded permutation is cut into
+    mega-batches of ``megabatch * batch`` prompts, each sorted by ``lengths``
+    (longest first, ties by position) and cut into batches; the batches are then
+    shuffled (seeded), the short last one kept last. Every prompt appears once. A
+    rollout batch of one length needs no padding to a longer prompt in its beam search
+    or its scoring passes, so a mix of 40-token SID histories and 400-token title
+    histories costs what its tokens cost.
+    """
+    lengths = np.asarray(lengths)
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(lengths))
+    size = batch * max(1, megabatch)
+    batches = []
+    for start in range(0, len(perm), size):
+        chunk = perm[start : start + size]
+        chunk = chunk[np.lexsort((chunk, -lengths[chunk]))]
+        batches += [chunk[i : i + batch] for i in range(0, len(chunk), batch)]
+    full = [b for b in batches if len(b) == batch]
+    short = [b for b in batches if len(b) < batch]
+    order = rng.permutation(len(full))
+    return np.concatenate([full[i] for i in order] + short) if batches else perm
+
+
 def build_rl_dataset(
     train_parquet: str | Path,
     items_parquet: str | Path,

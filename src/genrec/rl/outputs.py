@@ -18,26 +18,30 @@ def write_outputs(
     history,
     global_step,
     facts,
-    rollout,
-    runtime,
+    counters,
+    max_prompt_length,
     out_model,
     out_history,
     out_curves,
 ) -> None:
     """Write the policy to ``out_model``, ``facts`` + run counters + ``history`` to
-    ``out_history`` (JSON) and the curves of ``history`` to ``out_curves`` (PNG)."""
+    ``out_history`` (JSON) and the curves of ``history`` to ``out_curves`` (PNG).
+
+    ``counters``: :meth:`genrec.rl.trainer.RunCounters.snapshot`, the totals of the
+    whole run (every process that trained it; None where unknown).
+    """
     from genrec.lm import write_prompt_limit
 
     with atomic_path(out_model, directory=True) as tmp:
         policy.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        write_prompt_limit(tmp, rollout.max_prompt_length)
+        write_prompt_limit(tmp, max_prompt_length)
     summary = {
         **facts,
         "global_step": global_step,
-        "rollout_calls": rollout.calls,
-        "invalid_completions": rollout.invalid,
-        "train_runtime": runtime,
+        "rollout_calls": counters["rollout_calls"],
+        "invalid_completions": counters["invalid_completions"],
+        "train_runtime": counters["train_seconds"],
         "peak_gpu_memory_mb": peak_gpu_memory_mb(),
         "log_history": history,
     }

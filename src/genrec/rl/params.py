@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genrec.params import Params, check_multiple
+from genrec.params import Params, ParamsError, check_multiple
 
 
 @dataclass(frozen=True)
@@ -21,13 +21,18 @@ class RewardWeights(Params):
 @dataclass(frozen=True)
 class RlParams(Params):
     """``rl`` without ``enabled`` (which decides whether the rule runs, not how): GRPO
-    (``beta``, ``learning_rate``, ``epochs`` / ``max_steps``, ``num_generations`` G,
-    ``per_device_batch_size`` completions, ``gradient_accumulation_steps``), rollouts
+    (``beta``, the reference-model updates ``sync_ref_model`` / ``ref_model_sync_steps`` /
+    ``ref_model_mixup_alpha``, ``learning_rate``, ``epochs`` / ``max_steps``, ``num_generations`` G,
+    ``per_device_batch_size`` completions, ``gradient_accumulation_steps``, the
+    ``group_by_length`` batch order), rollouts
     (``rollout`` beam | sample, ``temperature``), prompts per task from the train split
     and how they are picked, reward weights, checkpoint / logging intervals, seed."""
 
     SECTION = "rl"
     beta: float
+    sync_ref_model: bool
+    ref_model_sync_steps: int
+    ref_model_mixup_alpha: float
     learning_rate: float
     epochs: float
     max_steps: int
@@ -36,6 +41,7 @@ class RlParams(Params):
     temperature: float
     per_device_batch_size: int
     gradient_accumulation_steps: int
+    group_by_length: bool
     prompts: dict[str, int | None]
     prompt_selection: str
     rewards: RewardWeights
@@ -49,3 +55,7 @@ class RlParams(Params):
             "rl.num_generations", self.num_generations,
             "every group of G candidates must stay on one device",
         )  # fmt: skip
+        if self.sync_ref_model and self.beta == 0:
+            raise ParamsError(
+                "sync_ref_model", "needs beta > 0 (with beta 0 there is no reference model)"
+            )

@@ -92,6 +92,38 @@ class ConstrainedRollout:
             out.append(float(token_lp[i, width - 1 - len(c) :].sum()))
         return out
 
+    def _generate(self, model, prompt_ids: list[list[int]], g: int):
+        """``(completions, items, ranks)``: G completions per prompt (prompt-major), their
+        item ids (-1 if invalid) and their ranks within the group."""
+        if self.mode == "beam":
+            out = constrained_generate(
+                model, self.tokenizer, prompt_ids, self.trie, num_beams=g, num_return_sequences=g
+            )
+        else:
+            out = constrained_generate(
+                model,
+                self.tokenizer,
+                prompt_ids,
+                self.trie,
+                num_beams=1,
+                num_return_sequences=g,
+                do_sample=True,
+                temperature=self.temperature,
+            )
+        completions = [self._completion(row) for row in out.sequences.cpu()]
+        items = out.item_ids.reshape(-1).tolist()
+        if self.mode == "beam":
+            return completions, items, [k % g for k in range(len(completions))]
+        rep_prompts = [prompt_ids[k // g] for k in range(len(completions))]
+        lp = self._sequence_logprobs(model, rep_prompts, completions)
+        ranks = []
+        for k in range(len(prompt_ids)):
+            grp = lp[k * g : (k + 1) * g]
+            order = sorted(range(g), key=lambda j, grp=grp: -grp[j])
+            rank_of = {j: r for r, j in enumerate(order)}
+            ranks += [rank_of[j] for j in range(g)]
+        return completions, items, ranks
+
     def __call__(self, prompts: list, trainer) -> dict:
         model = trainer.accelerator.unwrap_model(trainer.model)
         g = trainer.num_generations if model.training else trainer.num_generations_eval
@@ -108,41 +140,13 @@ class ConstrainedRollout:
         was_training = model.training
         model.eval()
         try:
-            if self.mode == "beam":
-                out = constrained_generate(
-                    model,
-                    self.tokenizer,
-                    prompt_ids,
-                    self.trie,
-                    num_beams=g,
-                    num_return_sequences=g,
-                )
-            else:
-                out = constrained_generate(
-                    model,
-                    self.tokenizer,
-                    prompt_ids,
-                    self.trie,
-                    num_beams=1,
-                    num_return_sequences=g,
-                    do_sample=True,
-                    temperature=self.temperature,
-                )
-            completions = [self._completion(row) for row in out.sequences.cpu()]
-            items = out.item_ids.reshape(-1).tolist()
-            rep_prompts = [prompt_ids[k // g] for k in range(len(completions))]
-            if self.mode == "beam":
-                ranks = [k % g for k in range(len(completions))]
-            else:
-                lp = self._sequence_logprobs(model, rep_prompts, completions)
-                ranks = []
-                for k in range(len(unique)):
-                    grp = lp[k * g : (k + 1) * g]
-                    order = sorted(range(g), key=lambda j, grp=grp: -grp[j])
-                    rank_of = {j: r for r, j in enumerate(order)}
-                    ranks += [rank_of[j] for j in range(g)]
+            # the trainer's mixed precision (bf16 autocast on a GPU), as in its scoring passes:
+            # without it beam search over the fp32 master weights runs fp32 matmuls
+            with trainer.accelerator.autocast():
+                completions, items, ranks = self._generate(model, prompt_ids, g)
         finally:
             model.train(was_training)
+        rep_prompts = [prompt_ids[k // g] for k in range(len(completions))]
         self.calls += 1
         n_invalid = sum(1 for i in items if i < 0)
         self.invalid += n_invalid

@@ -92,6 +92,17 @@ def train_rank(**kwargs) -> None:
     _train(**kwargs)
 
 
+def _length_grouped(dataset, rollout, params: RlParams):
+    """``dataset`` in :func:`genrec.rl.dataset.length_grouped_order`, batches of one rollout
+    call of all ranks (prompt lengths in tokens, as the rollout encodes them)."""
+    from genrec.rl.dataset import length_grouped_order
+
+    per_call = params.per_device_batch_size * params.gradient_accumulation_steps
+    batch = per_call * rank_info()[1] // params.num_generations
+    lengths = np.array([len(rollout.encode(p)) for p in dataset["prompt"]])
+    return dataset.select(length_grouped_order(lengths, batch, params.seed).tolist())
+
+
 def _load_cf_scorer(sasrec_model, sasrec_config, device):
     from genrec.baselines.sasrec import SASRecScorer
 
@@ -132,7 +143,7 @@ def _train(
     from genrec.rl.dataset import build_rl_dataset
     from genrec.rl.rewards import make_reward_funcs
     from genrec.rl.rollout import ConstrainedRollout
-    from genrec.rl.trainer import DivergenceGuard, SafeGRPOTrainer
+    from genrec.rl.trainer import DivergenceGuard, RunCounters, SafeGRPOTrainer
 
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     device = pick_device(num_gpus)
@@ -159,6 +170,8 @@ def _train(
         max_prompt_length=read_prompt_limit(sft_model),
     )
 
+    if params.group_by_length:
+        dataset = _length_grouped(dataset, rollout, params)
     args = grpo_config(params, checkpoint_dir, device)
     args.reward_weights = reward_weights
     facts = {
@@ -173,12 +186,14 @@ def _train(
         ),
         "resumed_from": resume,
     }
+    counters = RunCounters(rollout)
     done = finished_state(resume)
     if done is not None:
         # transformers would run one more step when resuming a finished run: load it instead
         from transformers import AutoModelForCausalLM
 
         log.info("%s already holds the finished run (step %d)", resume, done["global_step"])
+        counters.start(resume)
         if rank_info()[0] == 0:
             policy = AutoModelForCausalLM.from_pretrained(resume, dtype="float32")
             write_outputs(
@@ -187,8 +202,8 @@ def _train(
                 done["log_history"],
                 done["global_step"],
                 facts,
-                rollout,
-                None,
+                counters.snapshot(),
+                rollout.max_prompt_length,
                 out_model,
                 out_history,
                 out_curves,
@@ -204,6 +219,8 @@ def _train(
         rollout_func=rollout,
         callbacks=[DivergenceGuard("GRPO")],
     )
+    trainer.run_counters = counters
+    trainer.restore_ref_model(resume)
     log.info(
         "GRPO: %d prompts, G=%d, rollout=%s, rewards %s, device %s",
         len(dataset),
@@ -212,7 +229,8 @@ def _train(
         facts["reward_weights"],
         device,
     )
-    result = trainer.train(resume_from_checkpoint=resume)
+    counters.start(resume)
+    trainer.train(resume_from_checkpoint=resume)
     if not trainer.is_world_process_zero():
         return
     write_outputs(
@@ -221,8 +239,8 @@ def _train(
         [dict(h) for h in trainer.state.log_history],
         int(trainer.state.global_step),
         facts,
-        rollout,
-        result.metrics.get("train_runtime"),
+        counters.snapshot(),
+        rollout.max_prompt_length,
         out_model,
         out_history,
         out_curves,

@@ -26,11 +26,20 @@ optimizer applies the step; nothing is written afterwards.
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
 from trl import GRPOTrainer
+
+from genrec.io import atomic_path, write_json
+
+#: file in each GRPO checkpoint with the run's counters (:class:`RunCounters`)
+COUNTERS = "genrec_run_counters.json"
+#: file in each GRPO checkpoint with the reference model, when ``sync_ref_model`` moves it
+REF_MODEL = "genrec_ref_model.safetensors"
 
 
 class TrainingDiverged(RuntimeError):
@@ -52,32 +61,151 @@ def rotate_left(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
 
 
 class SafeGRPOTrainer(GRPOTrainer):
-    """``GRPOTrainer`` whose forward passes never contain a fully masked attention row."""
+    """``GRPOTrainer`` whose forward passes never contain a fully masked attention row,
+    and that scores exactly the completion tokens.
+
+    Rows are rotated as the module doc says; the labels handed to trl's fused LM head
+    (``add_fused_lm_head``: log-probabilities of the labelled positions only, no logits
+    tensor) are each row's completion positions and nothing else, so scoring costs the
+    same whatever the spread of prompt lengths in a batch (a mix of short title prompts
+    and long title histories included). Text models only: a multimodal input is refused.
+
+    Run counters (:class:`genrec.rl.rollout.ConstrainedRollout`'s generate calls and
+    invalid completions, and the training time) are written into every checkpoint
+    (:data:`COUNTERS`) and read back on resume, so a resumed or already-finished run
+    reports the totals of the whole run.
+    """
 
     def _get_per_token_logps_and_entropies(
-        self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
+        self,
+        model,
+        input_ids,
+        attention_mask,
+        logits_to_keep,
+        batch_size=None,
+        compute_entropy=False,
+        compute_aux_loss=False,
+        **multimodal,
     ):
+        given = sorted(k for k, v in multimodal.items() if v is not None)
+        if given:
+            raise ValueError(f"genrec's GRPO scoring is for text models; got {given}")
         lead = leading_pads(attention_mask)
-        if not bool((lead > 0).any()):
-            return super()._get_per_token_logps_and_entropies(
-                model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
-            )
         ids = rotate_left(input_ids, lead)
         mask = rotate_left(attention_mask, lead)
-        # completion token t of row i sits at width - keep + t - lead[i] after the rotation,
-        # so the last keep + max(lead) positions hold every row's completion
-        span = logits_to_keep + int(lead.max())
-        logps, entropies, aux = super()._get_per_token_logps_and_entropies(
-            model, ids, mask, span, *args, **kwargs
+        width = ids.shape[1]
+        # completion token t of row i sits at column width - keep + t - lead[i] after the
+        # rotation; the fused head's output column c - 1 scores the token at column c
+        first = width - logits_to_keep - lead
+        cols = torch.arange(width, device=ids.device)[None, :]
+        score = (cols >= first[:, None]) & (mask == 1)
+        idx = first[:, None] - 1 + torch.arange(logits_to_keep, device=ids.device)[None, :]
+        step = batch_size or ids.shape[0]
+        logps, entropies, aux = [], [], []
+        for start in range(0, ids.shape[0], step):
+            sl = slice(start, start + step)
+            labels = ids[sl].masked_fill(~score[sl], -100)
+            kwargs = {"output_router_logits": True} if compute_aux_loss else {}
+            with self.accelerator.autocast():
+                out = model(
+                    input_ids=ids[sl], attention_mask=mask[sl], labels=labels,
+                    fused_lm_head=True, **kwargs,
+                )  # fmt: skip
+            logps.append(out.log_probs.gather(1, idx[sl]))
+            if compute_entropy:
+                entropies.append(out.entropy.gather(1, idx[sl]))
+            if compute_aux_loss:
+                aux.append(out.aux_loss)
+        return (
+            torch.cat(logps, dim=0),
+            torch.cat(entropies, dim=0) if compute_entropy else None,
+            torch.stack(aux).mean() if compute_aux_loss else None,
         )
-        # out[:, j] scores rotated position width - span + j: completion token t of row i
-        # is at j = max(lead) - lead[i] + t
-        t = torch.arange(logits_to_keep, device=lead.device)[None, :]
-        idx = (int(lead.max()) - lead[:, None] + t).to(logps.device)
-        logps = logps.gather(1, idx)
-        if entropies is not None:
-            entropies = entropies.gather(1, idx.to(entropies.device))
-        return logps, entropies, aux
+
+    # ---------------------------------------------------------------- run counters
+    def _save_checkpoint(self, model, trial):
+        super()._save_checkpoint(model, trial)
+        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+        folder = Path(self.args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        if not folder.is_dir() or not self.is_world_process_zero():
+            return
+        counters = getattr(self, "run_counters", None)
+        if counters is not None:
+            write_json(counters.snapshot(), folder / COUNTERS)
+        if self.args.sync_ref_model and self.ref_model is not None:
+            # the reference model moves with the policy (TR-DPO): a resume needs it back
+            from safetensors.torch import save_file
+
+            state = self.accelerator.unwrap_model(self.ref_model).state_dict()
+            with atomic_path(folder / REF_MODEL) as tmp:
+                save_file({k: v.detach().cpu().clone().contiguous() for k, v in state.items()}, tmp)
+
+    def restore_ref_model(self, checkpoint: str | Path | None) -> None:
+        """Load the synced reference model that ``checkpoint`` saved (``sync_ref_model``
+        runs); nothing to do for a fresh run or without reference-model updates."""
+        if checkpoint is None or not self.args.sync_ref_model or self.ref_model is None:
+            return
+        path = Path(checkpoint) / REF_MODEL
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path}: the checkpoint has no reference model, but rl.sync_ref_model "
+                "updates it during training; delete the checkpoint directory to start afresh"
+            )
+        from safetensors.torch import load_file
+
+        ref = self.accelerator.unwrap_model(self.ref_model)
+        ref.load_state_dict(load_file(path, device=str(next(ref.parameters()).device)))
+
+
+def _finite_or_zero(value) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return v if math.isfinite(v) else 0.0
+
+
+class RunCounters:
+    """Totals of a GRPO run over all the processes that trained it (resumes included):
+    rollout generate calls, invalid completions and training seconds.
+
+    ``rollout`` is the run's :class:`~genrec.rl.rollout.ConstrainedRollout` (its
+    counters start at 0 in every process); ``start(resumed_from)`` adds what the
+    checkpoint recorded (a checkpoint without the file, written before counters
+    existed, makes the totals unknown: None).
+    """
+
+    def __init__(self, rollout):
+        self.rollout = rollout
+        self.base = {"rollout_calls": 0, "invalid_completions": 0, "train_seconds": 0.0}
+        self.known = True
+        self._t0 = None
+
+    def start(self, resumed_from: str | Path | None) -> None:
+        import time
+
+        if resumed_from is not None:
+            path = Path(resumed_from) / COUNTERS
+            if path.is_file():
+                saved = json.loads(path.read_text())
+                self.base = {k: saved.get(k, v) for k, v in self.base.items()}
+            else:
+                self.known = False
+        self._t0 = time.perf_counter()
+
+    def snapshot(self) -> dict:
+        """The totals now (None where unknown)."""
+        import time
+
+        elapsed = 0.0 if self._t0 is None else time.perf_counter() - self._t0
+        if not self.known:
+            return {"rollout_calls": None, "invalid_completions": None, "train_seconds": None}
+        return {
+            "rollout_calls": self.base["rollout_calls"] + self.rollout.calls,
+            "invalid_completions": self.base["invalid_completions"] + self.rollout.invalid,
+            "train_seconds": _finite_or_zero(self.base["train_seconds"]) + elapsed,
+        }
 
 
 def _finite(value) -> bool:
