@@ -50,6 +50,7 @@ def train_grpo(
     checkpoint_dir: str | Path = "checkpoints/rl",
     num_gpus: int = 0,
     sid_method: str | None = None,
+    callbacks: tuple = (),
 ) -> None:
     """Train the SFT model at ``sft_model`` with GRPO; write model, history and curves.
 
@@ -58,7 +59,8 @@ def train_grpo(
     is needed when ``rewards.semantic`` > 0, the SASRec files when ``rewards.cf``
     > 0. ``out_model`` gets ``save_pretrained`` model + tokenizer, ``out_history``
     the trainer's log history and run facts, ``out_curves`` a PNG of the reward,
-    per-reward, KL and loss curves.
+    per-reward, KL and loss curves. ``callbacks``: extra ``TrainerCallback`` objects
+    (benchmarks; in-process runs only, not with a launch over several GPUs).
     """
     kwargs = {
         "sft_model": str(sft_model),
@@ -81,10 +83,12 @@ def train_grpo(
     digest, settings = fingerprint(params, inputs)
     kwargs["resume"] = prepare_checkpoint_dir(Path(checkpoint_dir), digest, settings)
     if needs_launch(num_gpus):  # one GPU of several: a launched rank that sees one
+        if callbacks:
+            raise ValueError("callbacks cannot travel to launched ranks; run in process")
         args_file = Path(checkpoint_dir) / "launch_args.json"
         launch("genrec.rl.train:train_rank", kwargs, num_gpus, args_file)
         return
-    _train(**kwargs)
+    _train(**kwargs, callbacks=callbacks)
 
 
 def train_rank(**kwargs) -> None:
@@ -136,6 +140,7 @@ def _train(
     num_gpus,
     sid_method,
     resume,
+    callbacks=(),
 ) -> None:
     import pandas as pd
 
@@ -217,7 +222,7 @@ def _train(
         train_dataset=dataset,
         processing_class=tokenizer,
         rollout_func=rollout,
-        callbacks=[DivergenceGuard("GRPO")],
+        callbacks=[DivergenceGuard("GRPO"), *callbacks],
     )
     trainer.run_counters = counters
     trainer.restore_ref_model(resume)
