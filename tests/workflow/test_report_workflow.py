@@ -24,6 +24,8 @@ def workdir(tmp_path_factory, repo_root, wrapper_workflow, small_demo_config):
     )
     # The generative stages are not part of this workflow: their evaluation result is an
     # input file here, so the summary must pick it up next to the baselines.
+    # 10 samples, one target ranked first (HR@K = NDCG@K = 0.1 for every K), nine absent;
+    # the predictions carry the per-sample ranks the summary's intervals are drawn from.
     sft = d / "results/demo/eval/rqkmeans/sft/metrics.json"
     sft.parent.mkdir(parents=True)
     sft.write_text(
@@ -32,6 +34,9 @@ def workdir(tmp_path_factory, repo_root, wrapper_workflow, small_demo_config):
             | {f"{m}@{k}": 0.1 for m in ("HR", "NDCG") for k in cfg["eval"]["ks"]}
         )
     )
+    pd.DataFrame(
+        {"user_id": list(range(10)), "target": list(range(10)), "rank": [0] + [-1] * 9}
+    ).to_parquet(sft.with_name("predictions.parquet"))
     return d
 
 
@@ -43,6 +48,10 @@ def test_baselines_summary_and_report(workdir, snakemake):
     ks = yaml.safe_load((workdir / "config/config.yaml").read_text())["eval"]["ks"]
     assert all(f"{m}@{k}" in table.columns for m in ("HR", "NDCG") for k in ks)
     assert table[[c for c in table.columns if "@" in c]].notna().all().all()
+    # the SFT row's interval comes from the ranks above: HR@K 0.1 on 10 samples, within [0, 1]
+    sft_row = table.set_index("label").loc["sft (rqkmeans)"]
+    k = ks[0]
+    assert 0.0 <= sft_row[f"HR@{k}_lo"] <= 0.1 <= sft_row[f"HR@{k}_hi"] <= 1.0
     base = workdir / "results/demo/baselines"
     for name in ("model.pt", "sasrec_config.json", "training_curve.json", "predictions.parquet"):
         assert (base / "sasrec" / name).exists(), name
