@@ -21,10 +21,10 @@ from pathlib import Path
 
 import yaml
 
-from genrec.config import load_schema, schema_defaults
 from genrec.data.params import DataParams
 from genrec.data.pipeline import OUTPUTS, prepare
 from genrec.data.synthetic import write_synthetic
+from genrec.schema import load_schema, schema_defaults
 
 REPO = Path(__file__).resolve().parents[1]
 

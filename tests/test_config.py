@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from genrec.config import ConfigError, dataset_data_config, validate_config
+from genrec.config import validate_config
+from genrec.schema import ConfigError, dataset_data_config
 
 
 @pytest.fixture()

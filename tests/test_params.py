@@ -7,10 +7,11 @@ import yaml
 
 from genrec import params as codec
 from genrec.baselines.params import SasrecParams
-from genrec.config import SCHEMA_PATH, ConfigError, build_stage_params, validate_config
+from genrec.config import build_stage_params, validate_config
 from genrec.data.params import DataParams
 from genrec.params import ParamsError
 from genrec.rl.params import RlParams
+from genrec.schema import SCHEMA_PATH, ConfigError
 from genrec.sft.params import SftDataParams, SftTrainParams
 from genrec.sid.params import RQVAEOptions, SidParams
 

@@ -24,6 +24,8 @@ import typing
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
+from genrec.schema import schema_defaults
+
 P = TypeVar("P", bound="Params")
 
 
@@ -87,8 +89,6 @@ class Params:
     @classmethod
     def defaults(cls: type[P], **overrides: Any) -> P:
         """The schema's defaults of ``SECTION`` with ``overrides`` on top (validated)."""
-        from genrec.config import schema_defaults
-
         return cls.from_section(schema_defaults(cls.SECTION, **overrides))
 
     def replace(self: P, **changes: Any) -> P:

@@ -15,7 +15,7 @@ from genrec.baselines.sasrec import (
     train_and_evaluate,
 )
 from genrec.baselines.sasrec.stage import OUTPUTS
-from genrec.config import schema_defaults
+from genrec.schema import schema_defaults
 
 KS = [1, 5, 10, 20]
 

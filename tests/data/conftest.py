@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from genrec.config import load_schema, schema_defaults
 from genrec.data.params import DataParams
+from genrec.schema import load_schema, schema_defaults
 
 
 def write_lines(path: Path, records, gz: bool = False, literal: bool = False) -> Path:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genrec.params import Params
+from genrec.schema import schema_defaults
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class SasrecParams(Params):
     """``baselines.sasrec`` without ``enabled``, with its null/auto values resolved:
     ``max_len`` (null -> the dataset's ``data.max_history``), ``device`` (auto ->
     ``cuda`` when the rule is given GPUs, ``resources.gpu.sasrec > 0``, else ``cpu``),
-    ``seed`` (resolved at validation, :func:`genrec.config.resolve_seeds`)."""
+    ``seed`` (resolved at validation, :func:`genrec.schema.resolve_seeds`)."""
 
     SECTION = "baselines.sasrec"
     hidden_size: int
@@ -75,7 +76,5 @@ class SasrecParams(Params):
     def defaults(  # type: ignore[override]
         cls, max_history: int = 10, gpus: int = 0, **overrides: Any
     ) -> SasrecParams:
-        from genrec.config import schema_defaults
-
         section = schema_defaults(cls.SECTION, **overrides)
         return cls.from_section(section, max_history=max_history, gpus=gpus)

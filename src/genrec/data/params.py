@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from genrec.params import Params, ParamsError
+from genrec.schema import dataset_data_config
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,4 @@ class DataParams(Params):
 
     @classmethod
     def from_config(cls, config: Mapping, dataset: str) -> DataParams:
-        from genrec.config import dataset_data_config
-
         return cls.from_section(dataset_data_config(config, dataset))

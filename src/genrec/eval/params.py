@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from genrec.params import Params
+from genrec.schema import schema_defaults
 
 DECODERS = ("prefill", "generate")
 
@@ -68,8 +69,6 @@ class EvalParams(Params):
     @classmethod
     def defaults(cls, split: str = "test", dtype: str | None = None, **overrides) -> EvalParams:  # type: ignore[override]
         """The schema's ``eval`` defaults with ``overrides`` (and ``lm.dtype``)."""
-        from genrec.config import schema_defaults
-
         lm = schema_defaults("lm", **({} if dtype is None else {"dtype": dtype}))
         return cls.from_config({"eval": schema_defaults("eval", **overrides), "lm": lm}, split)
 

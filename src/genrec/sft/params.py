@@ -13,6 +13,7 @@ from typing import Any
 
 from genrec.lm.params import LmParams
 from genrec.params import Params, ParamsError, check_multiple
+from genrec.schema import schema_defaults
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,6 @@ class SftTrainParams(Params):
 
     @classmethod
     def defaults(cls, lm: LmParams | None = None, **overrides: Any) -> SftTrainParams:  # type: ignore[override]
-        from genrec.config import schema_defaults
-
         return cls.from_section(schema_defaults("sft", **overrides), lm=lm or LmParams.defaults())
 
     def fingerprint_fields(self) -> dict:

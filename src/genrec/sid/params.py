@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genrec.params import Params
+from genrec.schema import schema_defaults
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,4 @@ class SidParams(Params):
 
     @classmethod
     def defaults(cls, method: str = "rqkmeans", **overrides: Any) -> SidParams:  # type: ignore[override]
-        from genrec.config import schema_defaults
-
         return cls.from_config({"sid": schema_defaults("sid", **overrides)}, method)
