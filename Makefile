@@ -1,12 +1,13 @@
 # Two entry points (README.md):
 #   make demo   install into .venv, run the whole workflow on the embedded default, write report.html
 #   make test   install into .venv (with dev tools), run lint + the test suite (what CI runs)
+#   make readme rewrite the README's demo table from results/demo/metrics.csv (after make demo)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: install demo test lint
+.PHONY: install demo test lint readme
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -24,6 +25,9 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --report report.html
+
+readme: install results/demo/metrics.csv
+	$(PY) -m genrec.report.readme --metrics results/demo/metrics.csv
 
 lint: install
 	$(BIN)/ruff check src tests workflow benchmarks
