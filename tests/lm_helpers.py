@@ -75,7 +75,9 @@ def tiny_qwen2(
     )
 
 
-def make_model(tokenizer, seed: int = 0):
+def make_model(tokenizer, seed: int = 0, **config):
+    """``tiny_qwen2`` in eval mode with the tokenizer's pad/EOS ids; ``config`` adds Qwen2Config
+    fields (e.g. ``initializer_range=0.5`` for peaked logits)."""
     return tiny_qwen2(
         tokenizer,
         seed=seed,
@@ -83,6 +85,7 @@ def make_model(tokenizer, seed: int = 0):
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=None,
+        **config,
     ).eval()
 
 
