@@ -181,12 +181,31 @@ def test_bad_inputs_give_clear_errors(workdir, tmp_path):
         gen.build_prompts(pd.DataFrame({"history": [[5]]}), {1: "<a_1>"}, "x.parquet")
 
 
-def test_prompt_is_the_shared_sft_prompt(workdir, tiny):
-    _, _, sids = tiny
-    samples = pd.read_parquet(workdir / "test.parquet")
-    sid_of = dict(zip(sids["item_id"], sids["sid"], strict=True))
-    texts = gen.build_prompts(samples, sid_of)
-    assert texts[0] == sid_next([sid_of[i] for i in samples["history"][0]])
+def test_prompt_is_the_shared_sft_prompt():
+    """Evaluation's prompt and SFT's task-1 training prompt are both this text, written out
+    by hand from the template: the history's SIDs oldest first, joined by ", ", under the
+    instruction, ending with the response header."""
+    from genrec.sft.dataset import sample_rows
+
+    sid_of = {3: "<a_1><b_0><c_2><d_1>", 7: "<a_0><b_2><c_1>", 9: "<a_2><b_2><c_2>"}
+    samples = pd.DataFrame({"user_id": [1, 2], "history": [[7, 3], [9]], "target": [9, 3]})
+    expected = [
+        "### Instruction:\n"
+        "Given the items the user interacted with in order, predict the next item.\n"
+        "### Input:\n"
+        "<a_0><b_2><c_1>, <a_1><b_0><c_2><d_1>\n"
+        "### Response:\n",
+        "### Instruction:\n"
+        "Given the items the user interacted with in order, predict the next item.\n"
+        "### Input:\n"
+        "<a_2><b_2><c_2>\n"
+        "### Response:\n",
+    ]
+    assert gen.build_prompts(samples, sid_of) == expected
+    title_of = dict.fromkeys(sid_of, "a title")
+    sft = sample_rows(samples, sid_of, title_of, "sid_next", None, np.random.default_rng(0))
+    assert [r["prompt"] for r in sft] == expected
+    assert [r["response"] for r in sft] == [sid_of[9], sid_of[3]]
 
 
 def test_a_history_blind_model_is_reported(tmp_path, caplog):
