@@ -178,8 +178,10 @@ def peaked():
     (peaked next-token distributions: the top token often has most of the mass, so beams are
     well separated and a wrong step changes the ranking), over 40 items with 3- and 4-level
     SIDs plus five items whose SID is a prefix of others' (each first code alone, one 2-level
-    and one 3-level prefix; the project's SID building never makes one, the trie allows them:
-    EOS and the continuation at that node). The short SIDs finish early, so with few beams
+    and one 3-level prefix). Quantised SIDs are prefix-free by construction, but an imported
+    index.json of mixed depths keeps such SIDs (``add_disambiguation_level`` only splits
+    exact duplicates), and the trie defines them: EOS and the continuation are both allowed
+    at that node, so both items are reachable. The short SIDs finish early, so with few beams
     the finished set is full before the last step and the early-stop heuristic decides.
     ``prompts``: 12 prompts of 1-6 history items (left padding in a batch)."""
     from lm_helpers import make_model, make_sids, make_tokenizer
