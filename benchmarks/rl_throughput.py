@@ -18,6 +18,16 @@ final save are outside it; checkpoints are not written during the timed steps (t
 cadence differs between the configs; the whole-job time of the workflow run shows it).
 ``speedup`` = config prompts/s / ddeec84 prompts/s. Peak GPU memory per variant.
 
+Without a trained SFT model at hand, ``--random-policy BACKBONE`` trains a policy of the
+backbone's architecture and tokenizer (a converted backbone directory such as
+``results/models/smollm2-135m``; only its ``config.json`` and tokenizer files are read)
+with seeded random weights and the SID tokens added as SFT adds them
+(:func:`genrec.lm.model.build_model_and_tokenizer`, the config's ``lm`` section). Every
+GRPO step then does the same work as with the trained model (the same prompts and
+token counts, G beam rollouts of a SID's length through the same trie, the same
+scoring and backward passes); only the rewards differ. The JSON records which policy
+ran (``policy``).
+
     python benchmarks/rl_throughput.py --config config/amazon18-industrial.yaml \\
         --results results/amazon18-industrial --method rqvae --prompts 960 \\
         --json-out docs/results/rl_throughput_h200.json
@@ -134,12 +144,42 @@ def run_variant(name: str, rl: dict, ns, workdir: Path) -> dict:
     }
 
 
+def random_policy(backbone: Path, sids: Path, config: dict, out: Path, seed: int) -> Path:
+    """A policy directory: ``backbone``'s architecture and tokenizer, seeded random
+    weights, SID tokens added and embeddings grown as for SFT. Returns its path."""
+    import pandas as pd
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from genrec.lm.model import build_model_and_tokenizer
+    from genrec.lm.params import LmParams
+
+    torch.manual_seed(seed)
+    base = out / "random-backbone"
+    model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(backbone))
+    model.save_pretrained(base)
+    AutoTokenizer.from_pretrained(backbone).save_pretrained(base)
+    lm = LmParams.from_config(config)
+    model, tokenizer, _ = build_model_and_tokenizer(
+        lm, pd.read_parquet(sids), seed=seed, base_model_dir=base
+    )
+    policy = out / "random-policy"
+    model.save_pretrained(policy)
+    tokenizer.save_pretrained(policy)
+    return policy
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", required=True, help="config whose rl section is the new variant")
     p.add_argument("--results", required=True, help="results/<dataset> of a workflow run")
     p.add_argument("--method", required=True, help="SID method (sft/<method>/model)")
     p.add_argument("--model", default=None, help="policy to train (default: the run's SFT model)")
+    p.add_argument(
+        "--random-policy",
+        default=None,
+        metavar="BACKBONE",
+        help="train a seeded random-weight policy of this backbone's architecture instead",
+    )
     p.add_argument("--prompts", type=int, default=960, help="prompts per variant")
     p.add_argument("--warmup", type=int, default=2, help="optimizer steps before timing")
     p.add_argument("--mix", action="store_true", help="also time the config's own prompt mix")
@@ -156,6 +196,10 @@ def main(argv=None) -> dict:
         variants.append(("config-mix", new))
     rows = []
     with tempfile.TemporaryDirectory(prefix="rl_throughput_") as tmp:
+        if ns.random_policy:
+            sids = Path(ns.results) / "sid" / ns.method / "sids.parquet"
+            ns.model = random_policy(Path(ns.random_policy), sids, config, Path(tmp), 0)
+        policy = str(ns.model or Path(ns.results) / "sft" / ns.method / "model")
         for name, rl in variants:
             rows.append(run_variant(name, rl, ns, Path(tmp)))
             print(json.dumps(rows[-1]), flush=True)
@@ -165,7 +209,12 @@ def main(argv=None) -> dict:
         "torch": env.get("torch"),
         "transformers": env.get("transformers"),
         "trl": env.get("trl"),
-        "model": str(ns.model or Path(ns.results) / "sft" / ns.method / "model"),
+        "model": policy,
+        "policy": (
+            f"random weights, architecture and tokenizer of {ns.random_policy}"
+            if ns.random_policy
+            else "trained"
+        ),
         "prompts_per_variant": ns.prompts,
         "warmup_steps": ns.warmup,
         "rows": rows,
