@@ -158,7 +158,8 @@ def test_sigkilled_job_resumes_to_the_same_model(sft_inputs, tmp_path):
     a, b = _weights(tmp_path / "straight" / "model"), _weights(out / "model")
     assert a.keys() == b.keys()
     assert [k for k in a if not torch.equal(a[k], b[k])] == []
-    for key in ("train", "valid", "best_eval_loss", "best_checkpoint", "stopped_early"):
+    keys = ("train", "valid", "train_loss", "best_eval_loss", "best_checkpoint", "stopped_early")
+    for key in keys:
         assert resumed[key] == straight[key], key
     # the last checkpoint's state: log, best metric and step, EarlyStoppingCallback counter
     last = _trainer_state(tmp_path / "straight" / "ckpt" / "checkpoint-24")

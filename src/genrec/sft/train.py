@@ -7,7 +7,8 @@ through :func:`genrec.distributed.launch`.
 Trainer checkpoints live in ``checkpoint_dir`` (a path no rule declares): a
 killed job that Snakemake reruns resumes from the last checkpoint, and ends
 with the model, losses and best checkpoint of an uninterrupted run (see
-:class:`SftTrainer` and :class:`LogAtCheckpoints` for what that takes). The
+:class:`EpochSeededSampler` and :func:`genrec.checkpoint.log_at_checkpoints`
+for what that takes). The
 directory carries a fingerprint of the config and inputs; a run with a
 different config starts afresh. The best model (lowest validation loss) and
 its tokenizer go to ``model_dir``; loss curves to ``loss_json``/``loss_png``.
@@ -318,26 +319,6 @@ def _sft_trainer_class():
     return SftTrainer
 
 
-def _log_at_checkpoints_class():
-    from transformers import TrainerCallback
-
-    class LogAtCheckpoints(TrainerCallback):
-        """Log the training loss at every checkpoint step too.
-
-        The loss summed since the last log is not part of a checkpoint: with
-        ``eval_steps`` not a multiple of ``logging_steps``, a resumed run's first
-        logged loss would average fewer steps than the uninterrupted run's. Logging
-        at each checkpoint makes every logged loss cover the same steps in both.
-        """
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if control.should_save:
-                control.should_log = True
-            return control
-
-    return LogAtCheckpoints
-
-
 def make_trainer(
     model, tokenizer, args, data, callbacks=(), response_only_logits=True, pad_to_multiple_of=1
 ):
@@ -367,7 +348,7 @@ def make_trainer(
         data_collator=collator,
         compute_loss_func=loss_func,
         processing_class=tokenizer,
-        callbacks=[_log_at_checkpoints_class()(), *callbacks],
+        callbacks=[checkpoint.log_at_checkpoints(), *callbacks],
     )
 
 
@@ -454,7 +435,8 @@ def _train_in_process(
         "best_checkpoint": Path(state.best_model_checkpoint).name
         if state.best_model_checkpoint
         else None,
-        "train_loss": result.training_loss,
+        # of the whole run (result.training_loss: of this process's steps only)
+        "train_loss": checkpoint.run_train_loss(state.log_history),
         "train_runtime_s": round(runtime, 2),
         # of the whole train() call: evaluation and checkpoint saves included
         "train_samples_per_second": result.metrics.get("train_samples_per_second"),
