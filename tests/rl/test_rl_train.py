@@ -281,11 +281,12 @@ def test_sigkilled_grpo_job_resumes_to_the_same_model_and_run_totals(demo, tmp_p
     """SIGKILL the job right after the step-3 checkpoint, in its second epoch (trl's
     shuffled prompt order, sampled rollouts, two micro-steps per rollout call); the rerun
     resumes from it and ends with the weights (bit for bit), log and run totals of an
-    uninterrupted 4-step run; a rerun on the finished checkpoint reports the same totals."""
+    uninterrupted 4-step run (the reference model synced at step 2 comes back from the
+    checkpoint); a rerun on the finished checkpoint reports the same totals."""
     from kill_helpers import run_killed_after_checkpoint
 
     from genrec.rl.train import train_grpo
-    from genrec.rl.trainer import COUNTERS
+    from genrec.rl.trainer import COUNTERS, REF_MODEL
 
     params = _params(
         max_steps=4,
@@ -295,6 +296,8 @@ def test_sigkilled_grpo_job_resumes_to_the_same_model_and_run_totals(demo, tmp_p
         temperature=1.3,
         group_by_length=False,
         gradient_accumulation_steps=2,  # 4 prompts per step: 2 steps an epoch of 8
+        sync_ref_model=True,  # the reference model moves at step 2: checkpoint-3 holds it
+        ref_model_sync_steps=2,
         prompts={"sid_next": 4, "title_to_sid": 2, "title_history_to_sid": 2},
         rewards={"rule": 1.0, "ranking": 1.0},
     )
@@ -307,6 +310,7 @@ def test_sigkilled_grpo_job_resumes_to_the_same_model_and_run_totals(demo, tmp_p
     args, kwargs = _job(demo, out, params)
     assert run_killed_after_checkpoint(train_grpo, 3, *args, **kwargs) == -signal.SIGKILL
     assert (out / "ckpt" / "checkpoint-3").is_dir() and not (out / "model").exists()
+    assert (out / "ckpt" / "checkpoint-3" / REF_MODEL).is_file()
     before = json.loads((out / "ckpt" / "checkpoint-3" / COUNTERS).read_text())
     assert before["rollout_calls"] == 3 and before["train_seconds"] > 0
     start = time.perf_counter()
