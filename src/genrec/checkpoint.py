@@ -4,6 +4,10 @@ SFT and RL keep Trainer checkpoints in a path no rule declares (Snakemake delete
 declared outputs before a job), so a rerun can resume. A fingerprint of the
 settings and the input files' bytes is stamped into the directory; a rerun whose
 fingerprint differs must not resume from it.
+
+A resumed run must also end as the uninterrupted one would: :func:`log_at_checkpoints`
+and :func:`run_train_loss` cover what a Trainer checkpoint does not hold (the
+losses summed since the last log).
 """
 
 from __future__ import annotations
@@ -41,3 +45,40 @@ def stamp(checkpoint_dir: str | Path, digest: str, settings: Mapping | None = No
     if settings is not None:
         record["settings"] = dict(settings)
     write_json(record, Path(checkpoint_dir) / STAMP)
+
+
+def log_at_checkpoints():
+    """A ``TrainerCallback`` that makes the Trainer log at every checkpoint step.
+
+    What the Trainer (and trl) sum up between two logs (the training loss, trl's
+    reward and KL metrics) is not part of a checkpoint: when checkpoints fall between
+    logging steps, a resumed run's first log would average fewer steps than the
+    uninterrupted run's. Logging at each checkpoint (also in an uninterrupted run)
+    makes every logged value cover the same steps in both.
+    """
+    from transformers import TrainerCallback
+
+    class LogAtCheckpoints(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if control.should_save:
+                control.should_log = True
+            return control
+
+        on_epoch_end = on_step_end  # save_strategy "epoch" decides there
+
+    return LogAtCheckpoints()
+
+
+def run_train_loss(log_history: Iterable[Mapping]) -> float | None:
+    """The mean training loss per optimizer step of the whole run, from the logged losses.
+
+    Each logged ``loss`` is the mean since the log before; the Trainer's own
+    ``training_loss`` covers the steps of the last process only (a resumed run's).
+    None when nothing was logged.
+    """
+    total, last = 0.0, 0
+    for entry in log_history:
+        if "loss" in entry and "step" in entry:
+            total += float(entry["loss"]) * (entry["step"] - last)
+            last = entry["step"]
+    return total / last if last else None

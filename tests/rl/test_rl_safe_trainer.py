@@ -12,6 +12,7 @@ import torch
 
 from genrec.rl.trainer import (
     DivergenceGuard,
+    EpochReplaySampler,
     SafeGRPOTrainer,
     TrainingDiverged,
     leading_pads,
@@ -144,6 +145,32 @@ def test_scoring_gradients_are_finite_with_sdpa():
     (lp * mask[:, -keep:]).sum().backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_epoch_replay_sampler_gives_each_epoch_the_uninterrupted_order():
+    """Epoch e's order is what trl's seeded RepeatSampler gives on its (e + 1)-th pass in one
+    process (so an uninterrupted run trains as before), also in a fresh process that starts
+    in epoch e (a resumed run); unshuffled samplers stay sequential."""
+    from trl.trainer.utils import RepeatSampler
+
+    def sampler(shuffle=True):
+        return RepeatSampler(range(12), mini_repeat_count=2, batch_size=3, shuffle=shuffle, seed=5)
+
+    trl_order = sampler()
+    passes = [list(trl_order) for _ in range(3)]
+    assert passes[0] != passes[1] != passes[2]
+    replay = EpochReplaySampler(sampler())
+    in_one_process = []
+    for epoch in range(3):
+        replay.set_epoch(epoch)
+        in_one_process.append(list(replay))
+    assert in_one_process == passes and len(replay) == len(trl_order)
+    resumed = EpochReplaySampler(sampler())
+    resumed.set_epoch(2)
+    assert list(resumed) == passes[2]
+    sequential = EpochReplaySampler(sampler(shuffle=False))
+    sequential.set_epoch(1)
+    assert list(sequential) == list(sampler(shuffle=False))
 
 
 def test_divergence_guard_stops_on_non_finite_gradient_and_loss():

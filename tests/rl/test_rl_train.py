@@ -1,4 +1,3 @@
-
 """CPU runs of the RL stage on a tiny scratch model: rollouts, GRPO steps, resume."""
 
 from __future__ import annotations
@@ -6,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import signal
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -147,25 +148,26 @@ def _params(**over):
     return RlParams.defaults(**p)
 
 
+def _job(demo, out, params, num_gpus=0, sft=None):
+    """train_grpo's (args, kwargs) for a run into ``out``."""
+    args = [sft or demo.root / "sft", demo.root / "train.parquet", demo.root / "items.parquet"]
+    args += [demo.root / "sids.parquet", out / "model", out / "rl_log.json", out / "rl_curves.png"]
+    kwargs = {
+        "embeddings": demo.root / "emb.npy",
+        "sasrec_model": demo.root / "sasrec.pt",
+        "sasrec_config": demo.root / "sasrec.json",
+        "checkpoint_dir": out / "ckpt",
+        "sid_method": "toy",
+        "num_gpus": num_gpus,
+    }
+    return [*args, params], kwargs
+
+
 def _run(demo, out, params, num_gpus=0, sft=None):
     from genrec.rl.train import train_grpo
 
-    train_grpo(
-        sft or demo.root / "sft",
-        demo.root / "train.parquet",
-        demo.root / "items.parquet",
-        demo.root / "sids.parquet",
-        out / "model",
-        out / "rl_log.json",
-        out / "rl_curves.png",
-        params,
-        embeddings=demo.root / "emb.npy",
-        sasrec_model=demo.root / "sasrec.pt",
-        sasrec_config=demo.root / "sasrec.json",
-        checkpoint_dir=out / "ckpt",
-        sid_method="toy",
-        num_gpus=num_gpus,
-    )
+    args, kwargs = _job(demo, out, params, num_gpus, sft)
+    train_grpo(*args, **kwargs)
 
 
 def _weights(path):
@@ -264,32 +266,74 @@ def test_broken_policy_stops_grpo_before_any_model_is_written(demo, tmp_path):
     assert not (out / "model").exists() and not (out / "rl_log.json").exists()
 
 
-class _Killed(Exception):
-    pass
+def _history(path):
+    """rl_log.json less wall-clock figures (the log's and the run's)."""
+    logged = json.loads(path.read_text())
+    del logged["train_runtime"]
+    timing = ("_runtime", "_per_second", "step_time")
+    logged["log_history"] = [
+        {k: v for k, v in e.items() if not k.endswith(timing)} for e in logged["log_history"]
+    ]
+    return logged
 
 
-def test_killed_grpo_job_resumes_to_the_same_model(demo, tmp_path, monkeypatch):
-    """Kill the job right after the step-2 checkpoint; the rerun resumes from it and ends
-    with the same weights and log as an uninterrupted 4-step run."""
-    from genrec.rl.trainer import DivergenceGuard
+def test_sigkilled_grpo_job_resumes_to_the_same_model_and_run_totals(demo, tmp_path):
+    """SIGKILL the job right after the step-3 checkpoint, in its second epoch (trl's
+    shuffled prompt order, sampled rollouts, two micro-steps per rollout call); the rerun
+    resumes from it and ends with the weights (bit for bit), log and run totals of an
+    uninterrupted 4-step run (the reference model synced at step 2 comes back from the
+    checkpoint); a rerun on the finished checkpoint reports the same totals."""
+    from kill_helpers import run_killed_after_checkpoint
 
-    params = _params(max_steps=4, save_steps=2, rewards={"rule": 1.0, "ranking": 1.0})
+    from genrec.rl.train import train_grpo
+    from genrec.rl.trainer import COUNTERS, REF_MODEL
+
+    params = _params(
+        max_steps=4,
+        save_steps=1,
+        logging_steps=2,  # logs at every checkpoint too (checkpoint 3 falls between logs)
+        rollout="sample",
+        temperature=1.3,
+        group_by_length=False,
+        gradient_accumulation_steps=2,  # 4 prompts per step: 2 steps an epoch of 8
+        sync_ref_model=True,  # the reference model moves at step 2: checkpoint-3 holds it
+        ref_model_sync_steps=2,
+        prompts={"sid_next": 4, "title_to_sid": 2, "title_history_to_sid": 2},
+        rewards={"rule": 1.0, "ranking": 1.0},
+    )
     _run(demo, tmp_path / "straight", params)
+    straight = _history(tmp_path / "straight" / "rl_log.json")
+    assert straight["log_history"][-2]["epoch"] > 1 and straight["rollout_calls"] == 4
+    assert [e["step"] for e in straight["log_history"] if "loss" in e] == [1, 2, 3, 4]
 
-    def kill_after_first_save(self, args, state, control, **kw):
-        if state.global_step == 2:
-            raise _Killed
-        return control
-
-    monkeypatch.setattr(DivergenceGuard, "on_save", kill_after_first_save, raising=False)
     out = tmp_path / "killed"
-    with pytest.raises(_Killed):
-        _run(demo, out, params)
-    assert (out / "ckpt" / "checkpoint-2").is_dir() and not (out / "model").exists()
-    monkeypatch.undo()
+    args, kwargs = _job(demo, out, params)
+    assert run_killed_after_checkpoint(train_grpo, 3, *args, **kwargs) == -signal.SIGKILL
+    assert (out / "ckpt" / "checkpoint-3").is_dir() and not (out / "model").exists()
+    assert (out / "ckpt" / "checkpoint-3" / REF_MODEL).is_file()
+    before = json.loads((out / "ckpt" / "checkpoint-3" / COUNTERS).read_text())
+    assert before["rollout_calls"] == 3 and before["train_seconds"] > 0
+    start = time.perf_counter()
     _run(demo, out, params)
-    logged = json.loads((out / "rl_log.json").read_text())
-    assert logged["resumed_from"].endswith("checkpoint-2") and logged["global_step"] == 4
-    straight, resumed = _weights(tmp_path / "straight" / "model"), _weights(out / "model")
-    for k in straight:
-        torch.testing.assert_close(resumed[k], straight[k], rtol=1e-5, atol=1e-6)
+    rerun_seconds = time.perf_counter() - start
+    resumed = _history(out / "rl_log.json")
+    assert resumed.pop("resumed_from").endswith("checkpoint-3")
+    assert straight.pop("resumed_from") is None
+    # the whole run's totals: the killed process's and the rerun's
+    train_seconds = json.loads((out / "rl_log.json").read_text())["train_runtime"]
+    assert before["train_seconds"] < train_seconds <= before["train_seconds"] + rerun_seconds
+    assert resumed == straight  # log, steps, rollout calls, invalid completions, run facts
+    weights = _weights(tmp_path / "straight" / "model")
+    resumed_weights = _weights(out / "model")
+    assert [k for k in weights if not torch.equal(weights[k], resumed_weights[k])] == []
+
+    # a rerun finds the finished run's checkpoint: its whole-run totals, not zeros
+    final = json.loads((out / "ckpt" / "checkpoint-4" / COUNTERS).read_text())
+    (out / "rl_log.json").unlink()
+    _run(demo, out, params)
+    again = json.loads((out / "rl_log.json").read_text())
+    assert again["resumed_from"].endswith("checkpoint-4")
+    assert (again["rollout_calls"], again["invalid_completions"]) == (4, 0)
+    assert before["train_seconds"] < again["train_runtime"] == final["train_seconds"]
+    # the log the checkpoint holds: all but the Trainer's end-of-training summary entry
+    assert _history(out / "rl_log.json")["log_history"] == straight["log_history"][:-1]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+from pathlib import Path
 
 import pytest
 import torch
+from kill_helpers import run_killed_after_checkpoint
 from lm_helpers import DynamoGraphs, tiny_qwen2
 from safetensors.torch import load_file
-from sft_helpers import make_tables, tiny_lm, tiny_sft_train
+from sft_helpers import make_tables, tiny_lm, tiny_sft_data, tiny_sft_train, tiny_tasks
 from transformers import TrainerCallback
 
 from genrec import prompts
@@ -107,6 +110,63 @@ def test_killed_run_resumes_from_last_checkpoint(sft_inputs, tmp_path):
     start = _StartStep()
     summary = _run(sft_inputs, tmp_path / "b", changed, callbacks=[start])
     assert start.steps == [0] and summary["resumed_from_step"] == 0
+
+
+def _trainer_state(checkpoint):
+    """trainer_state.json of ``checkpoint`` less wall-clock figures (and the run's path)."""
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    timing = ("_runtime", "_per_second")
+    state["log_history"] = [
+        {k: v for k, v in e.items() if not k.endswith(timing)} for e in state["log_history"]
+    ]
+    state["best_model_checkpoint"] = Path(state["best_model_checkpoint"]).name
+    return state
+
+
+def test_sigkilled_job_resumes_to_the_same_model(sft_inputs, tmp_path):
+    """A job SIGKILLed right after a checkpoint in its second epoch and rerun ends with the
+    uninterrupted run's weights (bit for bit), loss curves, best checkpoint and
+    early-stopping state: the length-grouped order of the resumed epoch, the evaluations
+    and the patience counter are those of the uninterrupted run (also when the rerun
+    collates in a DataLoader worker)."""
+    from genrec.sft.dataset import build_sft_datasets
+
+    # sid_next alone: 110 examples, 14 steps an epoch; checkpoints every 4 steps
+    datasets = tmp_path / "datasets"
+    off = dict.fromkeys(["sid_to_title", "title_to_sid", "title_history_to_sid"], 0)
+    data = tiny_sft_data(tasks=tiny_tasks(**off, sid_history_to_title=0))
+    p = sft_inputs
+    build_sft_datasets(p["train"], p["valid"], p["items"], p["sids"], datasets, data)
+    inputs = {**sft_inputs, "datasets": datasets}
+    params = tiny_sft_train(
+        max_steps=24,
+        eval_steps=4,
+        logging_steps=3,
+        early_stopping_patience=3,
+        keep_checkpoints=True,
+    )
+    straight = _run(inputs, tmp_path / "straight", params)
+    assert straight["global_step"] == 24 and straight["train"][-1]["epoch"] > 1
+
+    out = tmp_path / "killed"
+    args = [inputs["datasets"], inputs["sids"], out / "model", out / "loss.json"]
+    args += [out / "loss.png", out / "ckpt", params]
+    assert run_killed_after_checkpoint(train_sft, 16, *args) == -signal.SIGKILL
+    assert (out / "ckpt" / "checkpoint-16").is_dir() and not (out / "model").exists()
+    # the rerun collates in a DataLoader worker (it may: not part of the fingerprint)
+    resumed = _run(inputs, out, params.replace(dataloader_workers=1))
+    assert resumed["resumed_from_step"] == 16 and resumed["global_step"] == 24
+
+    a, b = _weights(tmp_path / "straight" / "model"), _weights(out / "model")
+    assert a.keys() == b.keys()
+    assert [k for k in a if not torch.equal(a[k], b[k])] == []
+    keys = ("train", "valid", "train_loss", "best_eval_loss", "best_checkpoint", "stopped_early")
+    for key in keys:
+        assert resumed[key] == straight[key], key
+    # the last checkpoint's state: log, best metric and step, EarlyStoppingCallback counter
+    last = _trainer_state(tmp_path / "straight" / "ckpt" / "checkpoint-24")
+    assert last["stateful_callbacks"]["EarlyStoppingCallback"]["attributes"]
+    assert _trainer_state(out / "ckpt" / "checkpoint-24") == last
 
 
 def test_same_seed_same_model(sft_inputs, tmp_path):

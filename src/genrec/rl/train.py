@@ -9,7 +9,10 @@ through :func:`genrec.distributed.launch`.
 
 Checkpoints go to ``checkpoint_dir`` (undeclared by the workflow) and a rerun
 resumes from the newest one, unless the training parameters changed since
-(:mod:`genrec.rl.resume`). The ``GRPOConfig`` comes from :mod:`genrec.rl.config`,
+(:mod:`genrec.rl.resume`); the resumed run ends with the uninterrupted run's
+model, log and run totals (:class:`genrec.rl.trainer.EpochReplaySampler`,
+:func:`genrec.checkpoint.log_at_checkpoints`, :class:`genrec.rl.trainer.RunCounters`;
+the last log entry's ``train_loss`` is the whole run's). The ``GRPOConfig`` comes from :mod:`genrec.rl.config`,
 the outputs are written by :mod:`genrec.rl.outputs` (curves: :mod:`genrec.rl.plot`).
 """
 
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genrec.checkpoint import log_at_checkpoints, run_train_loss
 from genrec.distributed import launch, needs_launch, pick_device, rank_info
 from genrec.rl.config import grpo_config
 from genrec.rl.outputs import write_outputs
@@ -198,7 +202,7 @@ def _train(
         from transformers import AutoModelForCausalLM
 
         log.info("%s already holds the finished run (step %d)", resume, done["global_step"])
-        counters.start(resume)
+        counters.load(resume)  # the finished run's totals; nothing trains here
         if rank_info()[0] == 0:
             policy = AutoModelForCausalLM.from_pretrained(resume, dtype="float32")
             write_outputs(
@@ -222,7 +226,8 @@ def _train(
         train_dataset=dataset,
         processing_class=tokenizer,
         rollout_func=rollout,
-        callbacks=[DivergenceGuard("GRPO"), *callbacks],
+        # a log at every checkpoint: trl's metrics summed since the last log are not saved
+        callbacks=[DivergenceGuard("GRPO"), log_at_checkpoints(), *callbacks],
     )
     trainer.run_counters = counters
     trainer.restore_ref_model(resume)
@@ -238,10 +243,13 @@ def _train(
     trainer.train(resume_from_checkpoint=resume)
     if not trainer.is_world_process_zero():
         return
+    history = [dict(h) for h in trainer.state.log_history]
+    if history and "train_loss" in history[-1]:  # the Trainer's: this process's steps only
+        history[-1]["train_loss"] = run_train_loss(history)
     write_outputs(
         trainer.accelerator.unwrap_model(trainer.model),
         tokenizer,
-        [dict(h) for h in trainer.state.log_history],
+        history,
         int(trainer.state.global_step),
         facts,
         counters.snapshot(),

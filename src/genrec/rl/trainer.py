@@ -19,6 +19,12 @@ depend only on relative positions, so real tokens get the same attention as
 before (and the same positions that generation used: counted from the first real
 token). The fast SDPA path stays in use.
 
+**Resume.** trl's ``RepeatSampler`` seeds its generator once and draws the next
+permutation every time an epoch starts, so a run resumed in epoch ``e > 0`` drew
+epoch 0's order again. :class:`EpochReplaySampler` replays the seeded generator to
+epoch ``e`` (the Trainer calls ``set_epoch``): a resumed run trains on the batches
+of the uninterrupted one.
+
 **Guards.** :class:`DivergenceGuard` stops training with
 :class:`TrainingDiverged` when a loss or gradient norm is not finite, before the
 optimizer applies the step; nothing is written afterwards.
@@ -58,6 +64,31 @@ def rotate_left(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     width = x.shape[1]
     idx = (torch.arange(width, device=x.device)[None, :] + shifts[:, None]) % width
     return x.gather(1, idx)
+
+
+class EpochReplaySampler:
+    """trl's ``RepeatSampler`` (shuffled, seeded) whose order in epoch ``e`` is the
+    ``e + 1``-th permutation of its seeded generator, whatever the process iterated
+    before: the order an uninterrupted run (one iteration per epoch) gets, also in a
+    process that resumed in epoch ``e``. An unshuffled or unseeded sampler is left as is."""
+
+    def __init__(self, sampler):
+        self.sampler = sampler
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self):
+        s = self.sampler
+        if s.shuffle and s.seed is not None:
+            s.generator.manual_seed(s.seed)
+            for _ in range(self.epoch):  # the permutations of the epochs before
+                torch.randperm(s.num_samples, generator=s.generator)
+        return iter(s)
 
 
 class SafeGRPOTrainer(GRPOTrainer):
@@ -122,6 +153,9 @@ class SafeGRPOTrainer(GRPOTrainer):
             torch.stack(aux).mean() if compute_aux_loss else None,
         )
 
+    def _get_train_sampler(self, dataset=None):
+        return EpochReplaySampler(super()._get_train_sampler(dataset))
+
     # ---------------------------------------------------------------- run counters
     def _save_checkpoint(self, model, trial):
         super()._save_checkpoint(model, trial)
@@ -173,7 +207,8 @@ class RunCounters:
     ``rollout`` is the run's :class:`~genrec.rl.rollout.ConstrainedRollout` (its
     counters start at 0 in every process); ``start(resumed_from)`` adds what the
     checkpoint recorded (a checkpoint without the file, written before counters
-    existed, makes the totals unknown: None).
+    existed, makes the totals unknown: None); ``load(resumed_from)`` alone does that
+    without counting time (a finished run that only writes its outputs).
     """
 
     def __init__(self, rollout):
@@ -182,9 +217,8 @@ class RunCounters:
         self.known = True
         self._t0 = None
 
-    def start(self, resumed_from: str | Path | None) -> None:
-        import time
-
+    def load(self, resumed_from: str | Path | None) -> None:
+        """Start from the totals that checkpoint ``resumed_from`` recorded (None: a fresh run)."""
         if resumed_from is not None:
             path = Path(resumed_from) / COUNTERS
             if path.is_file():
@@ -192,6 +226,12 @@ class RunCounters:
                 self.base = {k: saved.get(k, v) for k, v in self.base.items()}
             else:
                 self.known = False
+
+    def start(self, resumed_from: str | Path | None) -> None:
+        """:meth:`load`, then count this process's training seconds from now on."""
+        import time
+
+        self.load(resumed_from)
         self._t0 = time.perf_counter()
 
     def snapshot(self) -> dict:

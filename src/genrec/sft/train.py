@@ -5,7 +5,10 @@ model once, then runs :func:`train_rank` on every GPU (one DDP rank each)
 through :func:`genrec.distributed.launch`.
 
 Trainer checkpoints live in ``checkpoint_dir`` (a path no rule declares): a
-killed job that Snakemake reruns resumes from the last checkpoint. The
+killed job that Snakemake reruns resumes from the last checkpoint, and ends
+with the model, losses and best checkpoint of an uninterrupted run (see
+:class:`EpochSeededSampler` and :func:`genrec.checkpoint.log_at_checkpoints`
+for what that takes). The
 directory carries a fingerprint of the config and inputs; a run with a
 different config starts afresh. The best model (lowest validation loss) and
 its tokenizer go to ``model_dir``; loss curves to ``loss_json``/``loss_png``.
@@ -180,6 +183,7 @@ def _training_args(
     world_size: int,
     use_gpu: bool,
     group_by_length: bool = True,
+    resuming: bool = False,
 ):
     import torch
     from transformers import TrainingArguments
@@ -222,7 +226,9 @@ def _training_args(
         save_strategy=strategy,
         eval_steps=steps,
         save_steps=steps,
-        eval_on_start=True,
+        # the untrained model's validation loss; not again when resuming: it would log the
+        # checkpoint's loss twice and count against early stopping's patience
+        eval_on_start=not resuming,
         save_total_limit=2,
         load_best_model_at_end=True,
         metric_for_best_model="eval_loss",
@@ -266,6 +272,53 @@ def load_training_inputs(
     return model, tokenizer, data, prompt_limit
 
 
+class EpochSeededSampler:
+    """A length-grouped sampler whose order in epoch ``e`` depends on ``seed + e`` alone.
+
+    transformers' ``LengthGroupedSampler`` draws its permutation from the global torch
+    RNG when an epoch starts; a run resumed in the middle of an epoch draws it from the
+    RNG of the resumed process instead, and so trains the rest of that epoch on other
+    batches. Here every epoch's permutation comes from a generator seeded with
+    ``seed + epoch`` (the Trainer calls :meth:`set_epoch`), so a resumed epoch replays
+    the uninterrupted run's order, and the skipped batches are the ones already trained.
+    """
+
+    def __init__(self, sampler, seed: int):
+        self.sampler = sampler  # a LengthGroupedSampler (its `generator` is set per epoch)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self):
+        import torch
+
+        self.sampler.generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(self.sampler)
+
+
+def _sft_trainer_class():
+    from transformers import Trainer
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    class SftTrainer(Trainer):
+        """``Trainer`` whose length-grouped training order is seeded per epoch
+        (:class:`EpochSeededSampler`): exact resumption from a checkpoint."""
+
+        def _get_train_sampler(self, train_dataset=None):
+            sampler = super()._get_train_sampler(train_dataset)
+            if isinstance(sampler, LengthGroupedSampler):
+                seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+                return EpochSeededSampler(sampler, seed)
+            return sampler
+
+    return SftTrainer
+
+
 def make_trainer(
     model, tokenizer, args, data, callbacks=(), response_only_logits=True, pad_to_multiple_of=1
 ):
@@ -277,7 +330,7 @@ def make_trainer(
     Batches are padded to their longest example, rounded up to a multiple of
     ``pad_to_multiple_of`` (``sft.pad_to_multiple_of``).
     """
-    from transformers import DataCollatorForSeq2Seq, Trainer
+    from transformers import DataCollatorForSeq2Seq
 
     multiple = pad_to_multiple_of if pad_to_multiple_of > 1 else None
     if response_only_logits:
@@ -287,7 +340,7 @@ def make_trainer(
             tokenizer, padding=True, label_pad_token_id=-100, pad_to_multiple_of=multiple
         )
         loss_func = None
-    return Trainer(
+    return _sft_trainer_class()(
         model=model,
         args=args,
         train_dataset=data["train"],
@@ -295,7 +348,7 @@ def make_trainer(
         data_collator=collator,
         compute_loss_func=loss_func,
         processing_class=tokenizer,
-        callbacks=list(callbacks),
+        callbacks=[checkpoint.log_at_checkpoints(), *callbacks],
     )
 
 
@@ -345,7 +398,8 @@ def _train_in_process(
         init, datasets_dir, sids_parquet, params.cutoff_len, params.lm.freeze_llm
     )
 
-    args = _training_args(params, checkpoint_dir, world_size, use_gpu)
+    last = get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
+    args = _training_args(params, checkpoint_dir, world_size, use_gpu, resuming=last is not None)
     if params.cuda_graphs and params.pad_to_multiple_of == 1:
         log.warning(
             "sft.cuda_graphs with sft.pad_to_multiple_of: 1 records graphs for every batch "
@@ -360,7 +414,6 @@ def _train_in_process(
     trainer = make_trainer(
         model, tokenizer, args, data, cbs, pad_to_multiple_of=params.pad_to_multiple_of
     )
-    last = get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
     resumed_from = 0
     if last is not None:
         resumed_from = TrainerState.load_from_json(
@@ -382,7 +435,8 @@ def _train_in_process(
         "best_checkpoint": Path(state.best_model_checkpoint).name
         if state.best_model_checkpoint
         else None,
-        "train_loss": result.training_loss,
+        # of the whole run (result.training_loss: of this process's steps only)
+        "train_loss": checkpoint.run_train_loss(state.log_history),
         "train_runtime_s": round(runtime, 2),
         # of the whole train() call: evaluation and checkpoint saves included
         "train_samples_per_second": result.metrics.get("train_samples_per_second"),
