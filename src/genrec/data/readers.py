@@ -498,7 +498,9 @@ def read_meta(
     if chunks:
         df = chunks[0]
     else:
-        df = pd.DataFrame({k: [] for k in ("source_id", "title", "description", "brand")}, dtype=object)
+        df = pd.DataFrame(
+            {k: [] for k in ("source_id", "title", "description", "brand")}, dtype=object
+        )
         df["categories"] = pd.Series([], dtype=object)
     df = df.drop_duplicates("source_id", keep="first").reset_index(drop=True)
     log.info("%s: %d metadata records, %d kept", path, stats.records, len(df))
