@@ -90,16 +90,27 @@ def _count(con, table: str) -> int:
     return int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
 
 
-def _stream_parquet(con, query: str, path: Path, schema: pa.Schema) -> int:
-    """Write the rows of ``query`` (in its order) to ``path``; return the row count."""
-    reader = con.sql(query).to_arrow_reader(BATCH_ROWS)
+def _copy(con, query: str, path: Path, schema: pa.Schema) -> int:
+    """Write the rows of ``query`` (in its order) to the Parquet file ``path`` with
+    ``schema`` (the pandas path's: nullable fields, which DuckDB's own writer would mark
+    required); return the row count."""
     n = 0
     with pq.ParquetWriter(path, schema) as writer:
-        for batch in reader:
-            table = pa.Table.from_batches([batch]).rename_columns(schema.names).cast(schema)
-            writer.write_table(table)
-            n += table.num_rows
+        for batch in con.sql(query).to_arrow_reader(BATCH_ROWS):
+            writer.write_table(pa.Table.from_batches([batch]).cast(schema))
+            n += batch.num_rows
     return n
+
+
+def _before(con, c: int, n: int) -> str:
+    """An SQL condition true for the first ``c`` of the ``n`` samples in the order (ts,
+    uid, pos): those before the ``c``-th key (all when ``c == n``)."""
+    if c >= n:
+        return "TRUE"
+    ts, uid, pos = con.execute(
+        f"SELECT ts, uid, pos FROM samples ORDER BY ts, uid, pos LIMIT 1 OFFSET {int(c)}"
+    ).fetchall()[0]
+    return f"(ts < {ts} OR (ts = {ts} AND (uid < {uid} OR (uid = {uid} AND pos < {pos}))))"
 
 
 def _spill_reviews(reviews, fmt: str, on_bad: str, path: Path) -> ReadStats:
@@ -326,7 +337,9 @@ def _run(con, reviews, meta, params, paths, fmt, on_bad, work: Path) -> dict:
               QUALIFY row_number() OVER (PARTITION BY source_id ORDER BY mrow) = 1) m
         JOIN icodes ic ON ic.source_id = m.source_id"""
     )
-    with_meta, valid = con.execute("SELECT count(*), count(*) FILTER (ok) FROM mfirst").fetchall()[0]
+    with_meta, valid = con.execute("SELECT count(*), count(*) FILTER (ok) FROM mfirst").fetchall()[
+        0
+    ]
     con.execute(
         "CREATE TABLE inter AS SELECT * FROM dedup WHERE i IN (SELECT i FROM mfirst WHERE ok)"
     )
@@ -375,42 +388,47 @@ def _run(con, reviews, meta, params, paths, fmt, on_bad, work: Path) -> dict:
         ) WHERE pos >= 1"""
     )
     con.execute("DROP TABLE cur")
-    cols = "uid, history, iid, history_ts, ts"
+    cols = "uid AS user_id, history, iid AS target, history_ts, ts AS target_ts"
     method = params.split.method
     if method == "chronological":
+        # global order (target time, user, position); cut at the ratios' sample counts
         n = _count(con, "samples")
         r = params.split.ratios
         c1 = int(np.floor(n * r[0] + 1e-9))
         c2 = int(np.floor(n * (r[0] + r[1]) + 1e-9))
-        con.execute(
-            "CREATE TABLE ranked AS SELECT *, row_number() OVER (ORDER BY ts, uid, pos) - 1 AS rn "
-            "FROM samples"
-        )
-        con.execute("DROP TABLE samples")
-        where = {"train": f"rn < {c1}", "valid": f"rn >= {c1} AND rn < {c2}", "test": f"rn >= {c2}"}
-        queries = {k: f"SELECT {cols} FROM ranked WHERE {w} ORDER BY rn" for k, w in where.items()}
+        before = {c: _before(con, c, n) for c in (c1, c2)}
+        where = {
+            "train": before[c1],
+            "valid": f"NOT ({before[c1]}) AND {before[c2]}",
+            "test": f"NOT ({before[c2]})",
+        }
+        order = "ts, uid, pos"
     elif method == "leave_one_out":
         where = {
             "train": "len - 1 - pos >= 2",
             "valid": "len - 1 - pos = 1",
             "test": "pos = len - 1",
         }
-        queries = {
-            k: f"SELECT {cols} FROM samples WHERE {w} ORDER BY uid, pos" for k, w in where.items()
-        }
+        order = "uid, pos"
     else:
         raise DataError(
             f"config key data.split.method: unknown {method!r} (chronological | leave_one_out)"
         )
     split_rows = {}
-    for name, query in queries.items():
-        split_rows[name] = _stream_parquet(con, query, work / name, SAMPLE_SCHEMA)
+    for name, w in where.items():
+        split_rows[name] = _copy(
+            con,
+            f"SELECT {cols} FROM samples WHERE {w} ORDER BY {order}",
+            work / name,
+            SAMPLE_SCHEMA,
+        )
         if split_rows[name] == 0:
             log.warning("the %s split is empty", name)
+    con.execute("DROP TABLE samples")
 
-    _stream_parquet(
+    _copy(
         con,
-        f"""SELECT fi.id, m.source_id, m.title, m.description, m.brand, m.categories
+        f"""SELECT fi.id AS item_id, m.source_id, m.title, m.description, m.brand, m.categories
         FROM fi JOIN mfirst mf ON mf.i = fi.code JOIN read_parquet({_q(mspill)}) m
         ON m.mrow = mf.mrow ORDER BY fi.id""",
         work / "items_parquet",
