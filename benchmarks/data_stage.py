@@ -81,7 +81,10 @@ def same_outputs(a: Path, b: Path) -> bool:
 
     con = duckdb.connect(config={"memory_limit": "2GB", "threads": 2})
     for name in ("train", "valid", "test", "items_parquet"):
-        cols = [c[0] for c in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{a / name}')").fetchall()]
+        cols = [
+            c[0]
+            for c in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{a / name}')").fetchall()
+        ]
         x = ", ".join(f"x.{c}" for c in cols)
         y = ", ".join(f"y.{c}" for c in cols)
         differ = con.execute(

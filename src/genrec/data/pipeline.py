@@ -22,6 +22,7 @@ from genrec.data.cleaning import clean_items, title_mask
 from genrec.data.filters import counts, window_and_kcore
 from genrec.data.params import DataParams
 from genrec.data.readers import read_meta, read_reviews, resolve_format
+from genrec.data.resources import AUTO_DUCKDB_MB, resolve_engine  # noqa: F401
 from genrec.data.samples import Sequences, build_table, split_samples
 from genrec.io import atomic_path, require_outputs, write_json
 
@@ -40,20 +41,10 @@ ITEMS_SCHEMA = pa.schema(
 OUTPUTS = ("train", "valid", "test", "items_parquet", "id_maps", "stats")
 
 
-ENGINES = ("pandas", "duckdb")
-AUTO_DUCKDB_MB = 64  # data.engine auto: reviews files from this size (MB on disk) go to duckdb
-
-
 def choose_engine(engine: str, reviews: str | Path) -> str:
     """``data.engine`` resolved: ``auto`` is duckdb for a reviews file of at least
     ``AUTO_DUCKDB_MB`` MB (as stored, gzip or plain), pandas below."""
-    if engine == "auto":
-        return "duckdb" if Path(reviews).stat().st_size >= AUTO_DUCKDB_MB * 1e6 else "pandas"
-    if engine not in ENGINES:
-        raise DataError(
-            f"unknown engine {engine!r}: data.engine must be 'auto' or one of {ENGINES}"
-        )
-    return engine
+    return resolve_engine(engine, Path(reviews).stat().st_size / 1e6)
 
 
 def _write_table(table: pa.Table, path: Path) -> None:
