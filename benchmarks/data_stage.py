@@ -8,8 +8,8 @@ For each size, writes Amazon-2018-layout files with ``genrec.data.scale.write_sc
 (streamed, seeded; power-law item popularity and user lengths, repeated reviews,
 missing metadata; not timed, reused from ``--workdir`` when already there), then runs
 ``genrec.data.pipeline.prepare`` with the demo config's data section, once per
-``data.engine``, each in a fresh child process: wall time, CPU time and the child's
-peak resident memory (``wait4``). Where both paths ran, their outputs are compared
+``data.engine``, each in a fresh child process: wall time, CPU time (``wait4``) and
+the child's peak resident memory (its VmHWM). Where both paths ran, their outputs are compared
 (every table row by row in order, id maps and stats). The pandas path is skipped
 where its memory, extrapolated from its measured peak per million reviews at the
 smallest size, would exceed ``--pandas-max-gb`` (recorded with that reason).
@@ -50,15 +50,21 @@ def _child(argv: list[str]) -> dict:
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
-    result = {
-        "wall_s": round(wall, 1),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024),  # Linux: KiB
-    }
+    result = {"wall_s": round(wall, 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1)}
     if proc.returncode != 0:
-        return {**result, "status": f"failed (exit {proc.returncode})"}
+        return {**result, "peak_rss_mb": None, "status": f"failed (exit {proc.returncode})"}
     lines = [line for line in out.splitlines() if line.startswith("{")]
     return {**result, **json.loads(lines[-1]), "status": "ok"}
+
+
+def peak_rss_mb() -> int:
+    """This process's peak resident memory (VmHWM of /proc/self/status): the high-water
+    mark of its own address space. (``wait4``'s ru_maxrss would not do: Linux carries the
+    parent's high-water mark into a child through fork and exec.)"""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024)
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def run_stage(reviews: str, meta: str, outdir: str, engine: str, threads: int) -> None:
@@ -72,7 +78,9 @@ def run_stage(reviews: str, meta: str, outdir: str, engine: str, threads: int) -
     params = DataParams.defaults(**{**cfg, "engine": engine})
     outputs = {name: Path(outdir) / name for name in OUTPUTS}
     stats = prepare(reviews, meta, params, outputs, threads=threads, memory_mb=DUCKDB_MEMORY_MB)
-    print(json.dumps({"final": stats["final"], "split": stats["split"]}))
+    print(
+        json.dumps({"peak_rss_mb": peak_rss_mb(), "final": stats["final"], "split": stats["split"]})
+    )
 
 
 def same_outputs(a: Path, b: Path) -> bool:
@@ -186,7 +194,8 @@ def run_core(engine: str, spill: str, out: str, work: str, threads: int) -> None
     fn = core_duckdb if engine == "duckdb" else core_polars
     t0 = time.perf_counter()
     summary = fn(spill, out, work, threads)
-    print(json.dumps({**summary, "seconds": round(time.perf_counter() - t0, 1)}))
+    seconds = round(time.perf_counter() - t0, 1)
+    print(json.dumps({"peak_rss_mb": peak_rss_mb(), **summary, "seconds": seconds}))
 
 
 def spill(reviews: Path, path: Path) -> None:

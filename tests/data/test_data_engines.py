@@ -80,6 +80,26 @@ def test_time_ties_keep_file_order_and_short_history(tmp_path, amazon, params):
     assert_same(*both(tmp_path, r, m, params.replace(max_history=2)))
 
 
+def test_same_time_reviews_keep_first_file_occurrence(tmp_path, amazon, params):
+    """Whole sequences at one timestamp: only the file order (of each review's first
+    occurrence) orders them, in an order unlike item ids or hashing."""
+    import random
+
+    rng = random.Random(5)
+    recs = []
+    for u in range(12):
+        items = rng.sample(range(8), 6)
+        for k, i in enumerate(items):
+            recs.append({"reviewerID": f"U{u}", "asin": f"I{i}", "unixReviewTime": 1_500_000_000})
+            if k == 1:  # a repeat of the first review after another one: the first counts
+                recs.append(dict(recs[-2]))
+    rng.shuffle(recs)  # users interleaved; each user's own order is what the file says
+    r = amazon.write(tmp_path / "r.json", recs)
+    m = amazon.write(tmp_path / "m.json", _meta(8))
+    a, b = both(tmp_path, r, m, params.replace(max_history=5))
+    assert_same(a, b)
+
+
 def test_duplicates_missing_metadata_bad_titles_unicode_ids(tmp_path, amazon, params):
     recs = _reviews(users=9, items=7)
     recs += recs[:10]  # repeated reviews (same user, item, time)
