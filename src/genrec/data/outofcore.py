@@ -152,25 +152,45 @@ def _spill_meta(meta, fmt: str, on_bad: str, keep: set[str], max_words: int, pat
     return stats, kept
 
 
-def _kcore(con, user_k: int, item_k: int) -> list[dict]:
-    """Iterative k-core of table ``cur`` in place; one counts dict per pass (as
-    :func:`genrec.data.filters.kcore`)."""
+def _degrees(con) -> dict:
+    """Per-user and per-item interaction counts of table ``g`` (tables ``ud``, ``id``) and
+    the counts dict of ``g``."""
+    con.execute("CREATE OR REPLACE TABLE ud AS SELECT u, count(*) AS c FROM g GROUP BY u")
+    con.execute("CREATE OR REPLACE TABLE id AS SELECT i, count(*) AS c FROM g GROUP BY i")
+    users, n = con.execute("SELECT count(*), coalesce(sum(c), 0) FROM ud").fetchall()[0]
+    items = con.execute("SELECT count(*) FROM id").fetchall()[0][0]
+    return {"users": int(users), "items": int(items), "interactions": int(n)}
+
+
+def _kcore(con, user_k: int, item_k: int) -> tuple[dict, list[dict]]:
+    """Iterative k-core of table ``cur`` in place: the counts dict of ``cur`` before it and
+    one per pass (as :func:`genrec.data.filters.kcore`).
+
+    The peeling runs on the narrow (user, item) table ``g``; a review survives exactly
+    when its user and its item do (users and items are only ever removed), so ``cur`` is
+    filtered once at the end.
+    """
+    con.execute("CREATE OR REPLACE TABLE g AS SELECT u, i FROM cur")
+    before = _degrees(con)
     passes: list[dict] = []
-    n = _count(con, "cur")
+    uk, ik = int(user_k), int(item_k)
+    keep = f"u IN (SELECT u FROM ud WHERE c >= {uk}) AND i IN (SELECT i FROM id WHERE c >= {ik})"
     while True:
+        bad = con.execute(
+            f"SELECT (SELECT count(*) FROM ud WHERE c < {uk}) + "
+            f"(SELECT count(*) FROM id WHERE c < {ik})"
+        ).fetchall()[0][0]
+        if bad == 0:
+            break
+        con.execute(f"CREATE OR REPLACE TABLE g AS SELECT u, i FROM g WHERE {keep}")
+        passes.append({"pass": len(passes) + 1, **_degrees(con)})
+    if passes:
         con.execute(
-            f"""CREATE OR REPLACE TABLE nxt AS SELECT * FROM cur
-            WHERE u IN (SELECT u FROM cur GROUP BY u HAVING count(*) >= {int(user_k)})
-              AND i IN (SELECT i FROM cur GROUP BY i HAVING count(*) >= {int(item_k)})"""
+            "CREATE OR REPLACE TABLE cur AS SELECT * FROM cur "
+            "WHERE u IN (SELECT u FROM ud) AND i IN (SELECT i FROM id)"
         )
-        m = _count(con, "nxt")
-        if m == n:
-            con.execute("DROP TABLE nxt")
-            return passes
-        con.execute("DROP TABLE cur")
-        con.execute("ALTER TABLE nxt RENAME TO cur")
-        n = m
-        passes.append({"pass": len(passes) + 1, **_counts(con, "cur")})
+    con.execute("DROP TABLE g; DROP TABLE ud; DROP TABLE id")
+    return before, passes
 
 
 def _window_and_kcore(con, params: DataParams) -> dict:
@@ -195,9 +215,8 @@ def _window_and_kcore(con, params: DataParams) -> dict:
         con.execute(
             f"CREATE OR REPLACE TABLE cur AS SELECT * FROM inter WHERE {' AND '.join(cond)}"
         )
-        windowed = _counts(con, "cur")
-        passes = _kcore(con, params.user_k, params.item_k)
-        n_items = int(con.execute("SELECT count(DISTINCT i) FROM cur").fetchall()[0][0])
+        windowed, passes = _kcore(con, params.user_k, params.item_k)
+        n_items = passes[-1]["items"] if passes else windowed["items"]
         if n_items >= min_items or start is None or start <= first_ts:
             break
         start -= step
@@ -306,7 +325,7 @@ def _run(con, reviews, meta, params, paths, fmt, on_bad, work: Path) -> dict:
     for kind, col in (("u", "user"), ("i", "item")):
         con.execute(
             f"""CREATE TABLE {kind}codes AS SELECT source_id,
-                (row_number() OVER (ORDER BY source_id) - 1)::BIGINT AS code
+                (row_number() OVER (ORDER BY source_id) - 1)::INTEGER AS code
             FROM (SELECT DISTINCT {col} AS source_id FROM read_parquet({_q(spill)}))"""
         )
     n_users = _count(con, "ucodes")
@@ -320,6 +339,7 @@ def _run(con, reviews, meta, params, paths, fmt, on_bad, work: Path) -> dict:
     )
     spill.unlink()
     steps.append({"step": "drop_duplicate_reviews", **_counts(con, "dedup")})
+    log.info("reviews coded and deduplicated: %d", steps[-1]["interactions"])
 
     reviewed = set(con.sql("SELECT source_id FROM icodes").to_arrow_table().column(0).to_pylist())
     mspill = work / "meta.parquet"
@@ -354,6 +374,7 @@ def _run(con, reviews, meta, params, paths, fmt, on_bad, work: Path) -> dict:
     )
 
     fstats = _window_and_kcore(con, params)
+    log.info("time window and k-core: %d passes", len(fstats["kcore"]["passes"]))
     con.execute("DROP TABLE inter")
     steps.append({"step": "time_window", **fstats["time_window"]})
     for p in fstats["kcore"]["passes"]:
@@ -388,6 +409,7 @@ def _run(con, reviews, meta, params, paths, fmt, on_bad, work: Path) -> dict:
         ) WHERE pos >= 1"""
     )
     con.execute("DROP TABLE cur")
+    log.info("sliding windows built")
     cols = "uid AS user_id, history, iid AS target, history_ts, ts AS target_ts"
     method = params.split.method
     if method == "chronological":
