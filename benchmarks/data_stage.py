@@ -50,7 +50,12 @@ def _child(argv: list[str]) -> dict:
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
-    result = {"wall_s": round(wall, 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1)}
+    result = {
+        "wall_s": round(wall, 1),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+        # other jobs on the machine: the 1-minute load average when the run ended
+        "load_avg_1m_after": round(os.getloadavg()[0], 2),
+    }
     if proc.returncode != 0:
         return {**result, "peak_rss_mb": None, "status": f"failed (exit {proc.returncode})"}
     lines = [line for line in out.splitlines() if line.startswith("{")]
@@ -338,7 +343,11 @@ def main(argv=None) -> dict:
 
     result = {
         "benchmark": "data_stage",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "memory_gb": round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30),
+            "python": platform.python_version(),
+        },
         "threads": args.threads,
         "duckdb_memory_limit_mb": DUCKDB_MEMORY_MB,
         "config": "config/config.yaml data section (demo), engine per row",
