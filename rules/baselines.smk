@@ -18,6 +18,9 @@ rule baseline_popularity:
         dataset=name_regex(datasets(config)),
     conda:
         "../envs/data.yaml"
+    resources:
+        mem_mb=table_job_resource("mem_mb"),
+        runtime=table_job_resource("runtime"),
     params:
         popularity=lambda wc: tracked(PopularityParams.from_config(config)),
         ks=lambda wc: config["eval"]["ks"],

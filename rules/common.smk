@@ -8,6 +8,7 @@ from pathlib import Path
 from genrec.baselines.params import PopularityParams, SasrecParams  # noqa: F401
 from genrec.config import validate_config
 from genrec.data.params import DataParams  # noqa: F401
+from genrec.data.resources import data_stage_resources, table_job_resources
 from genrec.embed.params import EmbedParams  # noqa: F401
 from genrec.eval.params import EvalParams  # noqa: F401
 from genrec.params import encode
@@ -86,6 +87,34 @@ def raw_inputs(config, dataset):
             "meta": f"resources/{dataset}/meta_{dataset}.json.gz",
         }
     return {"reviews": ds["reviews"], "meta": ds["meta"]}
+
+
+def input_mb(path):
+    """Size of ``path`` in MB (0 while it does not exist yet, as in a dry run)."""
+    path = Path(path)
+    return path.stat().st_size / 1e6 if path.exists() else 0.0
+
+
+def prepare_data_resource(config, key):
+    """A resource callable (``key``: ``mem_mb`` or ``runtime``) of a prepare_data job:
+    genrec.data.resources.data_stage_resources of its reviews and metadata sizes and the
+    dataset's data.engine; the memory grows with Snakemake's retry ``attempt``."""
+
+    def resource(wildcards, input, attempt):
+        engine = DataParams.from_config(config, wildcards.dataset).engine
+        sizes = input_mb(input.reviews), input_mb(input.meta)
+        return data_stage_resources(*sizes, engine=engine, attempt=attempt)[key]
+
+    return resource
+
+
+def table_job_resource(key):
+    """A resource callable of a job that loads the data stage's tables (input.size_mb)."""
+
+    def resource(wildcards, input, attempt):
+        return table_job_resources(input.size_mb, attempt=attempt)[key]
+
+    return resource
 
 
 def data_targets(config):

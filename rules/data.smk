@@ -39,7 +39,10 @@ rule prepare_data:
         dataset=name_regex(datasets(config)),
     conda:
         "../envs/data.yaml"
-    threads: 1
+    threads: 2
+    resources:
+        mem_mb=prepare_data_resource(config, "mem_mb"),
+        runtime=prepare_data_resource(config, "runtime"),
     params:
         data=lambda wc: tracked(DataParams.from_config(config, wc.dataset)),
     script:

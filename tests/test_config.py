@@ -215,3 +215,28 @@ def test_eval_beams_below_the_largest_k_fail_at_config_time(default_config, sche
         ConfigError, match=r"'eval': eval.num_beams \(20\) must be >= the largest K"
     ):
         validate_config(cfg, schema)
+
+
+def test_prepare_data_resources_follow_the_input(repo_root, tmp_path, default_config, schema):
+    from types import SimpleNamespace
+
+    from genrec.data.resources import data_stage_resources
+
+    common = _load_common(repo_root)
+    cfg = validate_config(copy.deepcopy(default_config), schema)
+    reviews, meta = tmp_path / "r.json.gz", tmp_path / "m.json.gz"
+    with open(reviews, "wb") as fh:
+        fh.truncate(40_000_000)  # sparse: 40 MB without the disk space
+    meta.write_bytes(b"x" * 2_000_000)
+    wc = SimpleNamespace(dataset="demo")
+    inp = SimpleNamespace(reviews=str(reviews), meta=str(meta), size_mb=42.0)
+    mem = common.prepare_data_resource(cfg, "mem_mb")
+    runtime = common.prepare_data_resource(cfg, "runtime")
+    assert mem(wc, inp, 1) == data_stage_resources(40, 2, "auto")["mem_mb"]
+    assert runtime(wc, inp, 1) == data_stage_resources(40, 2, "auto")["runtime"]
+    assert mem(wc, inp, 2) == 2 * mem(wc, inp, 1)
+    cfg["data"]["engine"] = "pandas"  # the dataset's engine decides the formula
+    assert mem(wc, inp, 1) == data_stage_resources(40, 2, "pandas")["mem_mb"] > 2_000
+    missing = SimpleNamespace(reviews=str(tmp_path / "none"), meta=str(tmp_path / "none"))
+    assert mem(wc, missing, 1) == data_stage_resources(0, 0)["mem_mb"]  # dry run
+    assert common.table_job_resource("mem_mb")(wc, inp, 1) > 1_000

@@ -9,6 +9,12 @@ from genrec.data import DataError
 from genrec.data.pipeline import OUTPUTS, prepare
 
 
+@pytest.fixture(params=["pandas", "duckdb"])
+def params(request, params):
+    """Every test here runs on both engines (the conftest's parameters, ``engine`` set)."""
+    return params.replace(engine=request.param)
+
+
 def run(r, m, outdir, params):
     """Prepare into ``outdir``; return the stats and the output paths."""
     out = stage_outputs(outdir, OUTPUTS)

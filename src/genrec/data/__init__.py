@@ -4,7 +4,9 @@ k-core filtered interactions, sliding-window samples and a train/valid/test spli
 Modules: :mod:`readers` (streamed parsing, format detection), :mod:`cleaning`
 (text), :mod:`filters` (time window, iterative k-core), :mod:`samples`
 (sliding windows, splits), :mod:`synthetic` (demo data), :mod:`pipeline`
-(the ``prepare`` entry point).
+(the ``prepare`` entry point, in-memory engine), :mod:`outofcore` (the DuckDB
+engine, identical outputs in bounded memory), :mod:`resources` (job memory and
+runtime from the input size), :mod:`scale` (streamed benchmark data at scale).
 """
 
 

@@ -28,6 +28,11 @@ def parse_date(value: str | None, key: str) -> int | None:
     return calendar.timegm(d.timetuple())
 
 
+def format_day(ts: int | None) -> str | None:
+    """Unix seconds as ``YYYY-MM-DD`` (UTC); None stays None."""
+    return None if ts is None else pd.Timestamp(ts, unit="s").strftime("%Y-%m-%d")
+
+
 def counts(df: pd.DataFrame) -> dict:
     """Users, items and interactions of an interaction table."""
     return {
@@ -111,7 +116,7 @@ def window_and_kcore(df: pd.DataFrame, params: DataParams) -> tuple[pd.DataFrame
         log.warning("only %d items remain (min_items=%d) even after widening", n_items, min_items)
     stats = {
         "time_window": {
-            "start": None if start is None else pd.Timestamp(start, unit="s").strftime("%Y-%m-%d"),
+            "start": format_day(start),
             "end": tw.end,
             "widening_steps": widened,
             **counts(windowed),

@@ -42,6 +42,7 @@ class DataParams(Params):
     SECTION = "data"
     format: str
     on_bad_line: str
+    engine: str
     time_window: TimeWindow
     user_k: int
     item_k: int

@@ -22,6 +22,7 @@ from genrec.data.cleaning import clean_items, title_mask
 from genrec.data.filters import counts, window_and_kcore
 from genrec.data.params import DataParams
 from genrec.data.readers import read_meta, read_reviews, resolve_format
+from genrec.data.resources import AUTO_DUCKDB_MB, resolve_engine  # noqa: F401
 from genrec.data.samples import Sequences, build_table, split_samples
 from genrec.io import atomic_path, require_outputs, write_json
 
@@ -40,6 +41,12 @@ ITEMS_SCHEMA = pa.schema(
 OUTPUTS = ("train", "valid", "test", "items_parquet", "id_maps", "stats")
 
 
+def choose_engine(engine: str, reviews: str | Path) -> str:
+    """``data.engine`` resolved: ``auto`` is duckdb for a reviews file of at least
+    ``AUTO_DUCKDB_MB`` MB (as stored, gzip or plain), pandas below."""
+    return resolve_engine(engine, Path(reviews).stat().st_size / 1e6)
+
+
 def _write_table(table: pa.Table, path: Path) -> None:
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
@@ -50,13 +57,17 @@ def prepare(
     meta: str | Path,
     params: DataParams,
     outputs: Mapping[str, str | Path],
+    threads: int = 1,
+    memory_mb: int | None = None,
 ) -> dict:
     """Run the data stage and write ``outputs`` (a path for each name in ``OUTPUTS``:
     the train / valid / test samples and items tables, ``id_maps`` and ``stats`` JSON).
 
     ``params``: the dataset's :class:`~genrec.data.params.DataParams` (outside the
     workflow ``DataParams.defaults(**overrides)``); the rule declares the file names.
-    Returns the stats dict.
+    ``params.engine`` picks the in-memory (pandas) or out-of-core (DuckDB,
+    :mod:`genrec.data.outofcore`) path, whose outputs are identical; ``threads`` and
+    ``memory_mb`` (its memory limit) apply to the DuckDB path. Returns the stats dict.
     """
     paths = require_outputs(outputs, OUTPUTS, "prepare")
     t0 = time.perf_counter()
@@ -64,6 +75,14 @@ def prepare(
         if not Path(p).exists():
             raise FileNotFoundError(f"input file not found: {p}")
     fmt = resolve_format(params.format, reviews, meta)
+    engine = choose_engine(params.engine, reviews)
+    log.info("data stage engine: %s", engine)
+    if engine == "duckdb":
+        from genrec.data.outofcore import prepare_out_of_core
+
+        return prepare_out_of_core(
+            reviews, meta, params, paths, fmt, threads=threads, memory_mb=memory_mb
+        )
     on_bad = params.on_bad_line
 
     inter, rstats = read_reviews(reviews, fmt, on_bad)

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.json as pa_json
@@ -49,6 +50,7 @@ REVIEW_FIELDS = {
     "2018": ("reviewerID", "asin", "unixReviewTime", 1),
     "2023": ("user_id", "parent_asin", "timestamp", 1000),
 }
+REVIEWS_SCHEMA = pa.schema([("user", pa.string()), ("item", pa.string()), ("ts", pa.int64())])
 META_ID = {"2014": "asin", "2018": "asin", "2023": "parent_asin"}
 
 
@@ -343,15 +345,16 @@ def _slow_chunk(
     )
 
 
-def read_reviews(
-    path: str | Path, fmt: str, on_bad_line: str = "error"
-) -> tuple[pd.DataFrame, ReadStats]:
-    """Interactions as a DataFrame ``user:str, item:str, ts:int64`` (unix seconds), file order.
+def iter_reviews(
+    path: str | Path, fmt: str, on_bad_line: str, stats: ReadStats
+) -> Iterator[pa.Table]:
+    """The reviews of ``path`` as pyarrow tables ``user:str, item:str, ts:int64`` (unix
+    seconds), one per chunk of lines, in file order; fills ``stats`` as it goes.
 
-    The file is read in chunks of lines. Each chunk is parsed by pyarrow's JSON
-    reader (only the three required fields); a chunk that it rejects (a
-    malformed line, a missing field, an id that is a number, ...) is parsed line
-    by line with :mod:`json`, which names the offending line or skips it.
+    Each chunk is parsed by pyarrow's JSON reader (only the three required fields);
+    a chunk that it rejects (a malformed line, a missing field, an id that is a
+    number, ...) is parsed line by line with :mod:`json`, which names the offending
+    line or skips it.
     """
     if on_bad_line not in ("error", "skip"):
         raise DataError(f"unknown on_bad_line {on_bad_line!r}: expected 'error' or 'skip'")
@@ -361,8 +364,6 @@ def read_reviews(
         explicit_schema=pa.schema([(ukey, pa.string()), (ikey, pa.string()), (tkey, pa.int64())]),
         unexpected_field_behavior="ignore",
     )
-    stats = ReadStats(str(path))
-    chunks: list[pa.Table] = []
     lineno = 1
     with tqdm(desc=f"reading {Path(path).name}", unit=" lines", mininterval=5) as bar:
         for block in _blocks(path):
@@ -371,16 +372,25 @@ def read_reviews(
             if table is None:
                 lines = block.split(b"\n")[:n_lines]
                 table = _slow_chunk(lines, lineno, path, fmt, on_bad_line, stats)
-            chunks.append(table)
+            if div != 1:
+                ts = np.floor_divide(table.column("ts").to_numpy(), div)
+                table = table.set_column(2, "ts", pa.array(ts, pa.int64()))
             lineno += n_lines
+            stats.lines = lineno - 1
+            stats.records += table.num_rows
             bar.update(n_lines)
-    stats.lines = lineno - 1
-    schema = pa.schema([("user", pa.string()), ("item", pa.string()), ("ts", pa.int64())])
-    table = pa.concat_tables(chunks) if chunks else schema.empty_table()
-    stats.records = table.num_rows
+            yield table
+
+
+def read_reviews(
+    path: str | Path, fmt: str, on_bad_line: str = "error"
+) -> tuple[pd.DataFrame, ReadStats]:
+    """Interactions as a DataFrame ``user:str, item:str, ts:int64`` (unix seconds), file
+    order: :func:`iter_reviews`, concatenated."""
+    stats = ReadStats(str(path))
+    chunks = list(iter_reviews(path, fmt, on_bad_line, stats))
+    table = pa.concat_tables(chunks) if chunks else REVIEWS_SCHEMA.empty_table()
     df = table.to_pandas()
-    if div != 1:
-        df["ts"] = df["ts"] // div
     log.info("%s: %d reviews (%d bad lines skipped)", path, len(df), stats.bad_lines)
     return df, stats
 
@@ -412,24 +422,31 @@ def _categories(value) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def read_meta(
+def iter_meta(
     path: str | Path,
     fmt: str,
-    on_bad_line: str = "error",
+    on_bad_line: str,
+    stats: ReadStats,
     keep: set[str] | None = None,
-) -> tuple[pd.DataFrame, ReadStats]:
-    """Item metadata ``source_id, title, description, brand, categories`` (raw, uncleaned).
-
-    ``keep``: only items whose id is in this set are kept (the reviewed items),
-    which keeps memory proportional to the items that matter. Duplicate ids keep
-    the first record.
-    """
+    chunk_rows: int = 100_000,
+) -> Iterator[pd.DataFrame]:
+    """Item metadata ``source_id, title, description, brand, categories`` (raw,
+    uncleaned) in file order, in DataFrames of up to ``chunk_rows`` records; fills
+    ``stats``. ``keep``: only items whose id is in this set are kept. Duplicates are
+    kept too (:func:`read_meta` drops them)."""
     id_key = META_ID[fmt]
     parse = _parse_json_or_literal if fmt == "2014" else _parse_json
     cat_key = {"2014": "categories", "2018": "category", "2023": "categories"}[fmt]
-    stats = ReadStats(str(path))
-    cols: dict[str, list] = {k: [] for k in ("source_id", "title", "description", "brand")}
-    cats: list[list[str]] = []
+
+    def empty():
+        return {k: [] for k in ("source_id", "title", "description", "brand")}, []
+
+    def frame(cols, cats):
+        df = pd.DataFrame(cols, dtype=object)
+        df["categories"] = pd.Series(cats, dtype=object, index=df.index)
+        return df
+
+    cols, cats = empty()
     for lineno, rec in tqdm(
         _records(path, parse, on_bad_line, stats),
         desc=f"reading {Path(path).name}",
@@ -457,8 +474,34 @@ def read_meta(
         cols["description"].append(_text(rec.get("description")))
         cols["brand"].append(_text(brand))
         cats.append(_categories(rec.get(cat_key)))
-    df = pd.DataFrame(cols, dtype=object)
-    df["categories"] = pd.Series(cats, dtype=object, index=df.index)
+        if len(cats) >= chunk_rows:
+            yield frame(cols, cats)
+            cols, cats = empty()
+    if cats:
+        yield frame(cols, cats)
+
+
+def read_meta(
+    path: str | Path,
+    fmt: str,
+    on_bad_line: str = "error",
+    keep: set[str] | None = None,
+) -> tuple[pd.DataFrame, ReadStats]:
+    """Item metadata ``source_id, title, description, brand, categories`` (raw, uncleaned).
+
+    ``keep``: only items whose id is in this set are kept (the reviewed items),
+    which keeps memory proportional to the items that matter. Duplicate ids keep
+    the first record.
+    """
+    stats = ReadStats(str(path))
+    chunks = list(iter_meta(path, fmt, on_bad_line, stats, keep, chunk_rows=1 << 62))
+    if chunks:
+        df = chunks[0]
+    else:
+        df = pd.DataFrame(
+            {k: [] for k in ("source_id", "title", "description", "brand")}, dtype=object
+        )
+        df["categories"] = pd.Series([], dtype=object)
     df = df.drop_duplicates("source_id", keep="first").reset_index(drop=True)
     log.info("%s: %d metadata records, %d kept", path, stats.records, len(df))
     return df, stats
