@@ -5,11 +5,25 @@ from __future__ import annotations
 import html
 
 import pandas as pd
+import pyarrow as pa
 
 _TAG = r"<[^<>]*>"
 # a tag right before closing punctuation, or right after an opening bracket, leaves no space
 _TAG_BEFORE_PUNCT = r"<[^<>]*>(?=\s*[,.;:!?)\]])"
 _TAG_AFTER_OPEN = r"(?<=[(\[])<[^<>]*>"
+
+
+# The items table (items.parquet) of both engines.
+ITEMS_SCHEMA = pa.schema(
+    [
+        ("item_id", pa.int64()),
+        ("source_id", pa.string()),
+        ("title", pa.string()),
+        ("description", pa.string()),
+        ("brand", pa.string()),
+        ("categories", pa.list_(pa.string())),
+    ]
+)
 
 
 def clean_text(values: pd.Series) -> pd.Series:

@@ -36,10 +36,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from genrec.data import DataError
-from genrec.data.cleaning import clean_items, title_mask
+from genrec.data.cleaning import ITEMS_SCHEMA, clean_items, title_mask
 from genrec.data.filters import DAY, format_day, parse_date
 from genrec.data.params import DataParams
-from genrec.data.pipeline import ITEMS_SCHEMA
 from genrec.data.readers import ReadStats, iter_meta, iter_reviews
 from genrec.data.samples import SAMPLE_SCHEMA
 from genrec.io import atomic_path

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from genrec.data import DataError
-from genrec.data.cleaning import clean_items, title_mask
+from genrec.data.cleaning import ITEMS_SCHEMA, clean_items, title_mask
 from genrec.data.filters import counts, window_and_kcore
 from genrec.data.params import DataParams
 from genrec.data.readers import read_meta, read_reviews, resolve_format
@@ -28,16 +28,6 @@ from genrec.io import atomic_path, require_outputs, write_json
 
 log = logging.getLogger(__name__)
 
-ITEMS_SCHEMA = pa.schema(
-    [
-        ("item_id", pa.int64()),
-        ("source_id", pa.string()),
-        ("title", pa.string()),
-        ("description", pa.string()),
-        ("brand", pa.string()),
-        ("categories", pa.list_(pa.string())),
-    ]
-)
 OUTPUTS = ("train", "valid", "test", "items_parquet", "id_maps", "stats")
 
 
