@@ -92,22 +92,39 @@ def window_and_kcore(df: pd.DataFrame, params: DataParams) -> tuple[pd.DataFrame
     ``widen_step_days`` (until it precedes the earliest interaction). ``params``: the
     dataset's :class:`~genrec.data.params.DataParams` (``user_k``, ``item_k``, ``time_window``).
     """
+    first_ts = int(df["ts"].min()) if len(df) else 0
+
+    def step(start, end):
+        windowed = window(df, start, end)
+        core, passes = kcore(windowed, params.user_k, params.item_k)
+        return (core, counts(windowed), passes), int(core["item"].nunique())
+
+    (core, windowed, passes), stats = widen_window(step, params, first_ts)
+    stats["time_window"].update(windowed)
+    stats["kcore"]["passes"] = passes
+    return core, stats
+
+
+def widen_window(step, params: DataParams, first_ts: int):
+    """The window-widening loop of both data engines: ``step(start, end)`` applies the
+    time window and the k-core and returns ``(result, n_items)``; while fewer than
+    ``time_window.min_items`` items remain, the start moves back by ``widen_step_days``
+    (until it precedes ``first_ts``, the earliest interaction). Returns the last
+    ``result`` and the stats skeleton ``{"time_window": {start, end, widening_steps},
+    "kcore": {user_k, item_k}}``, which the caller completes with its counts."""
     tw = params.time_window
     start = parse_date(tw.start, "data.time_window.start")
     end = parse_date(tw.end, "data.time_window.end")
     if start is not None and end is not None and start >= end:
         raise DataError(f"config key data.time_window: start {tw.start} is not before end {tw.end}")
     min_items = int(tw.min_items)
-    step = int(tw.widen_step_days) * DAY
-    first_ts = int(df["ts"].min()) if len(df) else 0
+    widen = int(tw.widen_step_days) * DAY
     widened = 0
     while True:
-        windowed = window(df, start, end)
-        core, passes = kcore(windowed, params.user_k, params.item_k)
-        n_items = int(core["item"].nunique())
+        result, n_items = step(start, end)
         if n_items >= min_items or start is None or start <= first_ts:
             break
-        start -= step
+        start -= widen
         widened += 1
         log.info(
             "%d items < min_items=%d: widening the window start by one step", n_items, min_items
@@ -115,12 +132,29 @@ def window_and_kcore(df: pd.DataFrame, params: DataParams) -> tuple[pd.DataFrame
     if n_items < min_items:
         log.warning("only %d items remain (min_items=%d) even after widening", n_items, min_items)
     stats = {
-        "time_window": {
-            "start": format_day(start),
-            "end": tw.end,
-            "widening_steps": widened,
-            **counts(windowed),
-        },
-        "kcore": {"user_k": params.user_k, "item_k": params.item_k, "passes": passes},
+        "time_window": {"start": format_day(start), "end": tw.end, "widening_steps": widened},
+        "kcore": {"user_k": params.user_k, "item_k": params.item_k},
     }
-    return core, stats
+    return result, stats
+
+
+def stage_stats(
+    fmt, rstats, mstats, steps, n_users, n_items, n_inter, split_method, split_rows, max_history
+) -> dict:
+    """The data stage's ``stats.json`` (the same keys from either engine): input read
+    statistics, the per-step counts, the final users / items / interactions with density
+    and mean sequence length, the split's method and rows per split, ``max_history``."""
+    return {
+        "format": fmt,
+        "inputs": {"reviews": rstats.to_dict(), "meta": mstats.to_dict()},
+        "steps": steps,
+        "final": {
+            "users": n_users,
+            "items": n_items,
+            "interactions": n_inter,
+            "density": n_inter / (n_users * n_items),
+            "mean_sequence_length": n_inter / n_users,
+        },
+        "split": {"method": split_method, **split_rows},
+        "max_history": max_history,
+    }

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 
 from genrec.data import DataError
 from genrec.data.cleaning import ITEMS_SCHEMA, clean_items, title_mask
-from genrec.data.filters import DAY, format_day, parse_date
+from genrec.data.filters import stage_stats, widen_window
 from genrec.data.params import DataParams
 from genrec.data.readers import ReadStats, iter_meta, iter_reviews
 from genrec.data.samples import SAMPLE_SCHEMA
@@ -195,17 +195,10 @@ def _kcore(con, user_k: int, item_k: int) -> tuple[dict, list[dict]]:
 def _window_and_kcore(con, params: DataParams) -> dict:
     """Time window + k-core of table ``inter`` into table ``cur``, widening the start
     while too few items remain (as :func:`genrec.data.filters.window_and_kcore`)."""
-    tw = params.time_window
-    start = parse_date(tw.start, "data.time_window.start")
-    end = parse_date(tw.end, "data.time_window.end")
-    if start is not None and end is not None and start >= end:
-        raise DataError(f"config key data.time_window: start {tw.start} is not before end {tw.end}")
-    min_items = int(tw.min_items)
-    step = int(tw.widen_step_days) * DAY
     first = con.execute("SELECT min(ts) FROM inter").fetchall()[0][0]
     first_ts = int(first) if first is not None else 0
-    widened = 0
-    while True:
+
+    def step(start, end):
         cond = ["TRUE"]
         if start is not None:
             cond.append(f"ts >= {int(start)}")
@@ -215,25 +208,12 @@ def _window_and_kcore(con, params: DataParams) -> dict:
             f"CREATE OR REPLACE TABLE cur AS SELECT * FROM inter WHERE {' AND '.join(cond)}"
         )
         windowed, passes = _kcore(con, params.user_k, params.item_k)
-        n_items = passes[-1]["items"] if passes else windowed["items"]
-        if n_items >= min_items or start is None or start <= first_ts:
-            break
-        start -= step
-        widened += 1
-        log.info(
-            "%d items < min_items=%d: widening the window start by one step", n_items, min_items
-        )
-    if n_items < min_items:
-        log.warning("only %d items remain (min_items=%d) even after widening", n_items, min_items)
-    return {
-        "time_window": {
-            "start": format_day(start),
-            "end": tw.end,
-            "widening_steps": widened,
-            **windowed,
-        },
-        "kcore": {"user_k": params.user_k, "item_k": params.item_k, "passes": passes},
-    }
+        return (windowed, passes), passes[-1]["items"] if passes else windowed["items"]
+
+    (windowed, passes), stats = widen_window(step, params, first_ts)
+    stats["time_window"].update(windowed)
+    stats["kcore"]["passes"] = passes
+    return stats
 
 
 def _write_id_maps(con, path: Path) -> None:
@@ -456,20 +436,9 @@ def _run(con, reviews, meta, params, paths, fmt, on_bad, work: Path) -> dict:
         ITEMS_SCHEMA,
     )
     _write_id_maps(con, work / "id_maps")
-    stats = {
-        "format": fmt,
-        "inputs": {"reviews": rstats.to_dict(), "meta": mstats.to_dict()},
-        "steps": steps,
-        "final": {
-            "users": n_users,
-            "items": n_items,
-            "interactions": n_inter,
-            "density": n_inter / (n_users * n_items),
-            "mean_sequence_length": n_inter / n_users,
-        },
-        "split": {"method": method, **split_rows},
-        "max_history": h,
-    }
+    stats = stage_stats(
+        fmt, rstats, mstats, steps, n_users, n_items, n_inter, method, split_rows, h
+    )
     with open(work / "stats", "w") as fh:
         json.dump(stats, fh, indent=2, sort_keys=False)
         fh.write("\n")

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from genrec.data import DataError
 from genrec.data.cleaning import ITEMS_SCHEMA, clean_items, title_mask
-from genrec.data.filters import counts, window_and_kcore
+from genrec.data.filters import counts, stage_stats, window_and_kcore
 from genrec.data.params import DataParams
 from genrec.data.readers import read_meta, read_reviews, resolve_format
 from genrec.data.resources import AUTO_DUCKDB_MB, resolve_engine  # noqa: F401
@@ -160,23 +160,18 @@ def prepare(
         "item": {s: i for i, s in enumerate(item_sorted.tolist())},
     }
     n_users, n_items, n_inter = len(user_sorted), len(item_sorted), len(core)
-    stats = {
-        "format": fmt,
-        "inputs": {"reviews": rstats.to_dict(), "meta": mstats.to_dict()},
-        "steps": steps,
-        "final": {
-            "users": n_users,
-            "items": n_items,
-            "interactions": n_inter,
-            "density": n_inter / (n_users * n_items),
-            "mean_sequence_length": n_inter / n_users,
-        },
-        "split": {
-            "method": params.split.method,
-            **{name: t.num_rows for name, t in tables.items()},
-        },
-        "max_history": max_history,
-    }
+    stats = stage_stats(
+        fmt,
+        rstats,
+        mstats,
+        steps,
+        n_users,
+        n_items,
+        n_inter,
+        params.split.method,
+        {name: t.num_rows for name, t in tables.items()},
+        max_history,
+    )
 
     _write_table(items_table, paths["items_parquet"])
     for name, t in tables.items():
