@@ -59,6 +59,8 @@ DDEEC84 = {
     "per_device_batch_size": 64,
     "gradient_accumulation_steps": 2,
     "group_by_length": False,
+    "shared_prompt_scoring": False,  # ddeec84 scored every row in full
+    "gradient_checkpointing": True,  # trl's default, which ddeec84 kept
     "sync_ref_model": False,
     "prompts": {"sid_next": 2000, "title_to_sid": 0, "title_history_to_sid": 0},
     "prompt_selection": "recent",
@@ -128,6 +130,8 @@ def run_variant(name: str, rl: dict, ns, workdir: Path) -> dict:
         "completions_per_micro_step": rl["per_device_batch_size"],
         "gradient_accumulation_steps": rl["gradient_accumulation_steps"],
         "group_by_length": rl["group_by_length"],
+        "shared_prompt_scoring": rl["shared_prompt_scoring"],
+        "gradient_checkpointing": rl["gradient_checkpointing"],
         "prompt_mix": {k: v for k, v in history["prompt_counts"].items()},
         "steps": steps,
         "steps_timed": len(timed) - 1,

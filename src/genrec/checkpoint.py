@@ -82,3 +82,22 @@ def run_train_loss(log_history: Iterable[Mapping]) -> float | None:
             total += float(entry["loss"]) * (entry["step"] - last)
             last = entry["step"]
     return total / last if last else None
+
+
+class EpochSampler:
+    """A wrapper of a training sampler that knows the epoch the Trainer is in (the Trainer
+    calls :meth:`set_epoch` before each epoch), so that a subclass's ``__iter__`` can give
+    epoch ``e`` the order of an uninterrupted run also in a process that resumed in it."""
+
+    def __init__(self, sampler):
+        self.sampler = sampler
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self):
+        raise NotImplementedError("a subclass orders each epoch")

@@ -17,6 +17,7 @@ from genrec.rl.trainer import (
     TrainingDiverged,
     leading_pads,
     rotate_left,
+    shared_prompt_logps,
 )
 
 
@@ -147,6 +148,95 @@ def test_scoring_gradients_are_finite_with_sdpa():
     assert grads and all(torch.isfinite(g).all() for g in grads)
 
 
+def _grouped_batch(g_size=4, lengths=(9, 5, 3, 2), keep=4, seed=1):
+    """GRPO's layout: G rows per prompt (left-padded prompts of the given real lengths,
+    right-padded completions, some shorter than ``keep``), the rows shuffled as trl
+    shuffles a generation batch before splitting it into micro-batches."""
+    g = torch.Generator().manual_seed(seed)
+    width = max(lengths)
+    rows, masks = [], []
+    for n in lengths:
+        prompt = torch.randint(3, 64, (width,), generator=g)
+        pmask = (torch.arange(width) >= width - n).long()
+        for j in range(g_size):
+            comp = torch.randint(3, 64, (keep,), generator=g)
+            cmask = (torch.arange(keep) < keep - (j % 3)).long()
+            rows.append(torch.cat([prompt, comp]))
+            masks.append(torch.cat([pmask, cmask]))
+    ids, mask = torch.stack(rows), torch.stack(masks)
+    perm = torch.randperm(len(ids), generator=g)
+    return ids.masked_fill(mask == 0, 0)[perm], mask[perm], keep
+
+
+def _shared_trainer(model):
+    trainer = _bare_trainer()
+    trainer.accelerator = SimpleNamespace(
+        autocast=_no_autocast, is_main_process=True, unwrap_model=lambda m: m
+    )
+    trainer.shared_prompt_scoring = True
+    return trainer
+
+
+@pytest.mark.parametrize("arch", ["qwen2", "llama"])
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_shared_prompt_scoring_gives_the_row_scoring_values_and_gradients(arch, attn):
+    """rl.shared_prompt_scoring: each distinct prompt runs once (4 prompt rows for 16
+    completions, whatever the row order), and the completion log-probabilities,
+    entropies and every parameter's gradient equal those of scoring each row in full."""
+    model = _tiny_model(attn, arch)
+    ids, mask, keep = _grouped_batch()
+    real = mask[:, -keep:].bool()
+
+    def run(trainer):
+        model.zero_grad()
+        widths = []
+        hook = model.model.register_forward_pre_hook(
+            lambda mod, args, kwargs: widths.append(tuple(kwargs["input_ids"].shape)),
+            with_kwargs=True,
+        )
+        lp, ent, _ = trainer._get_per_token_logps_and_entropies(
+            model, ids, mask, keep, compute_entropy=True
+        )
+        hook.remove()
+        (lp[real].sum() + 0.5 * ent[real].sum()).backward()
+        return lp, ent, [p.grad.clone() for p in model.parameters()], widths
+
+    lp0, ent0, grads0, rows0 = run(_bare_trainer())
+    lp1, ent1, grads1, rows1 = run(_shared_trainer(model))
+    assert rows0 == [(16, 13)]  # every row in full
+    assert rows1 == [(4, 9), (16, keep + 1)]  # 4 distinct prompts once, then the completions
+    torch.testing.assert_close(lp1[real], lp0[real], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ent1[real], ent0[real], atol=1e-5, rtol=1e-5)
+    for a, b in zip(grads1, grads0, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_shared_prompt_scoring_chunks_and_falls_back_for_one_token_prompts():
+    """Chunks of ``batch_size`` rows (trl's reference pass) give the unchunked values; a
+    batch with a one-token prompt (no prefix to cache) is scored row by row instead."""
+    model = _tiny_model("sdpa")
+    model.eval()
+    ids, mask, keep = _grouped_batch()
+    trainer = _shared_trainer(model)
+    with torch.no_grad():
+        whole, _, _ = trainer._get_per_token_logps_and_entropies(model, ids, mask, keep)
+        chunked, _, _ = trainer._get_per_token_logps_and_entropies(
+            model, ids, mask, keep, batch_size=6
+        )
+    real = mask[:, -keep:].bool()
+    torch.testing.assert_close(chunked[real], whole[real], atol=1e-5, rtol=1e-5)
+    short_ids, short_mask, keep = _grouped_batch(lengths=(4, 1))
+    assert shared_prompt_logps(
+        model, model, short_ids, short_mask, keep, False, _no_autocast
+    ) is None  # fmt: skip
+    with torch.no_grad():
+        lp, _, _ = trainer._get_per_token_logps_and_entropies(model, short_ids, short_mask, keep)
+        ref, _, _ = _bare_trainer()._get_per_token_logps_and_entropies(
+            model, short_ids, short_mask, keep
+        )
+    torch.testing.assert_close(lp, ref)
+
+
 def test_epoch_replay_sampler_gives_each_epoch_the_uninterrupted_order():
     """Epoch e's order is what trl's seeded RepeatSampler gives on its (e + 1)-th pass in one
     process (so an uninterrupted run trains as before), also in a fresh process that starts
@@ -238,3 +328,27 @@ def test_cuda_sdpa_left_padding_nan_and_the_fix(capsys, arch, hidden):
     with capsys.disabled():
         print(f"\n{arch}, head_dim {hidden // 4}, CUDA SDPA, bf16: gradients finite {results}")
     assert results["right-aligned"]
+
+
+@pytest.mark.gpu
+def test_cuda_shared_prompt_scoring_matches_row_scoring_in_bf16():
+    """On CUDA under the trainer's bf16 autocast (SDPA), shared-prompt scoring gives the
+    row scoring's log-probabilities within bf16 rounding, and finite gradients."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    ids, mask, keep = (t.cuda() if torch.is_tensor(t) else t for t in _grouped_batch())
+    model = _tiny_model("sdpa", "llama", 256).cuda()
+    bf16 = SimpleNamespace(
+        autocast=lambda: torch.autocast("cuda", dtype=torch.bfloat16),
+        is_main_process=True,
+        unwrap_model=lambda m: m,
+    )
+    row, shared = _bare_trainer(), _bare_trainer()
+    row.accelerator = shared.accelerator = bf16
+    shared.shared_prompt_scoring = True
+    real = mask[:, -keep:].bool()
+    lp0, _, _ = row._get_per_token_logps_and_entropies(model, ids, mask, keep)
+    lp1, _, _ = shared._get_per_token_logps_and_entropies(model, ids, mask, keep)
+    lp1[real].sum().backward()
+    torch.testing.assert_close(lp1[real], lp0[real].detach(), atol=0.05, rtol=0.02)
+    assert _grads_finite(model)

@@ -224,6 +224,13 @@ def test_sampling_rollouts_and_config_errors(demo, tmp_path):
     with pytest.raises(ParamsError, match="per_device_batch_size: 6 is not a multiple of"):
         _params(per_device_batch_size=6)  # checked when the parameters are built
     assert grpo_config(_params(), tmp_path, "cpu").seed == 3  # the seed comes with the params
+    # trl turns gradient checkpointing on by default; genrec's default keeps it off, and it
+    # cannot be combined with the shared prompt pass (whose KV cache it would drop)
+    assert grpo_config(_params(), tmp_path, "cpu").gradient_checkpointing is False
+    with pytest.raises(ParamsError, match="gradient_checkpointing: cannot be combined"):
+        _params(gradient_checkpointing=True)
+    on = _params(gradient_checkpointing=True, shared_prompt_scoring=False)
+    assert grpo_config(on, tmp_path, "cpu").gradient_checkpointing is True
 
 
 @pytest.mark.gpu

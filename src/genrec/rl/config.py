@@ -30,6 +30,8 @@ def grpo_config(params: RlParams, checkpoint_dir: str | Path, device: str):
         max_steps=params.max_steps if params.max_steps > 0 else -1,
         # trl divides the logits by this when scoring completions: beam search used none.
         temperature=params.temperature if params.rollout == "sample" else 1.0,
+        # trl defaults to true; off: no recomputed forward pass in the backward
+        gradient_checkpointing=params.gradient_checkpointing,
         logging_steps=params.logging_steps,
         save_steps=params.save_steps,
         save_total_limit=1,

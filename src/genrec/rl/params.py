@@ -24,7 +24,7 @@ class RlParams(Params):
     (``beta``, the reference-model updates ``sync_ref_model`` / ``ref_model_sync_steps`` /
     ``ref_model_mixup_alpha``, ``learning_rate``, ``epochs`` / ``max_steps``, ``num_generations`` G,
     ``per_device_batch_size`` completions, ``gradient_accumulation_steps``, the
-    ``group_by_length`` batch order), rollouts
+    ``group_by_length`` batch order, ``shared_prompt_scoring``, ``gradient_checkpointing``), rollouts
     (``rollout`` beam | sample, ``temperature``), prompts per task from the train split
     and how they are picked, reward weights, checkpoint / logging intervals, seed."""
 
@@ -42,6 +42,8 @@ class RlParams(Params):
     per_device_batch_size: int
     gradient_accumulation_steps: int
     group_by_length: bool
+    shared_prompt_scoring: bool
+    gradient_checkpointing: bool
     prompts: dict[str, int | None]
     prompt_selection: str
     rewards: RewardWeights
@@ -55,6 +57,12 @@ class RlParams(Params):
             "rl.num_generations", self.num_generations,
             "every group of G candidates must stay on one device",
         )  # fmt: skip
+        if self.shared_prompt_scoring and self.gradient_checkpointing:
+            raise ParamsError(
+                "gradient_checkpointing",
+                "cannot be combined with shared_prompt_scoring (its prompt pass keeps a KV "
+                "cache, which checkpointed layers drop); turn one of them off",
+            )
         if self.sync_ref_model and self.beta == 0:
             raise ParamsError(
                 "sync_ref_model", "needs beta > 0 (with beta 0 there is no reference model)"

@@ -230,6 +230,7 @@ def _train(
         callbacks=[DivergenceGuard("GRPO"), log_at_checkpoints(), *callbacks],
     )
     trainer.run_counters = counters
+    trainer.shared_prompt_scoring = params.shared_prompt_scoring
     trainer.restore_ref_model(resume)
     log.info(
         "GRPO: %d prompts, G=%d, rollout=%s, rewards %s, device %s",

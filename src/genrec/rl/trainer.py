@@ -40,6 +40,7 @@ import torch
 from transformers import TrainerCallback
 from trl import GRPOTrainer
 
+from genrec.checkpoint import EpochSampler
 from genrec.io import atomic_path, write_json
 
 #: file in each GRPO checkpoint with the run's counters (:class:`RunCounters`)
@@ -66,21 +67,93 @@ def rotate_left(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     return x.gather(1, idx)
 
 
-class EpochReplaySampler:
+def shared_prompt_logps(
+    model, module, input_ids, attention_mask, logits_to_keep, compute_entropy, autocast
+):
+    """Per-token log-probabilities (and entropies) of the completions in
+    ``input_ids = [left-padded prompt | completion]`` (trl's layout, ``logits_to_keep``
+    completion columns), running every distinct prompt through the model once.
+
+    GRPO scores G completions of each prompt, and a prompt is most of a row (a SID
+    history of ~100 tokens before a 4-token SID), so trl's row-by-row scoring runs the
+    same prompt G times. Here the distinct prompts (``torch.unique`` over the masked
+    prompt columns) are right-aligned and run once with a KV cache, all but their last
+    token; the cache is expanded to the rows (``index_select``, differentiable, so the
+    gradients of all G rows reach the shared prompt pass); a second pass runs each row's
+    ``[last prompt token | completion]`` at positions ``len - 1, len, ...`` through the
+    fused LM head. Attention sees the same tokens at the same relative positions as the
+    full-row scoring, and no query row is fully masked. ``model`` runs the second pass
+    (the wrapped model, as trl calls it), ``module`` (its unwrapped module) the first.
+
+    Returns ``(logps, entropies or None)`` of shape ``[B, logits_to_keep]``, or None
+    when a prompt has fewer than 2 real tokens (the caller scores such batches row by row).
+    """
+    width = input_ids.shape[1] - logits_to_keep
+    p_mask = attention_mask[:, :width].to(torch.long)
+    lengths = p_mask.sum(dim=1)
+    if width < 2 or bool((lengths < 2).any()):
+        return None
+    prompts = input_ids[:, :width].masked_fill(p_mask == 0, -1)
+    uniq, inverse = torch.unique(prompts, dim=0, return_inverse=True)
+    # one row per distinct prompt: its first occurrence
+    rows = torch.arange(input_ids.shape[0], device=input_ids.device)
+    first = torch.full((len(uniq),), input_ids.shape[0], device=input_ids.device)
+    first = first.scatter_reduce(0, inverse, rows, reduce="amin")
+    lead = leading_pads(p_mask[first])
+    ids = rotate_left(input_ids[first, :width], lead)
+    mask = rotate_left(p_mask[first], lead)
+    u_len = lengths[first]
+    cols = torch.arange(width, device=ids.device)[None, :]
+    last_col = (u_len - 1)[:, None]
+    last_tok = ids.gather(1, last_col)  # [U, 1]
+    # the prefix: every real token but the last (which starts the second pass)
+    pre_mask = mask.masked_fill(cols == last_col, 0)
+    pre_ids = ids.masked_fill(pre_mask == 0, int(input_ids[0, 0]))
+    from transformers import DynamicCache
+
+    # filled in place by the forward pass (a training config has use_cache off)
+    cache = DynamicCache(config=module.config)
+    with autocast():
+        module(
+            input_ids=pre_ids,
+            attention_mask=pre_mask,
+            position_ids=cols.expand(len(uniq), -1),
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+    if cache.get_seq_length() != width:
+        raise RuntimeError(
+            f"the prompt pass filled {cache.get_seq_length()} of {width} cache slots"
+        )
+    cache.reorder_cache(inverse)
+    c_ids = input_ids[:, width:]
+    c_mask = attention_mask[:, width:].to(torch.long)
+    tokens = torch.cat([last_tok[inverse], c_ids], dim=1)
+    full_mask = torch.cat([pre_mask[inverse], torch.ones_like(c_mask[:, :1]), c_mask], dim=1)
+    positions = (u_len - 1)[inverse][:, None] + torch.arange(logits_to_keep + 1, device=ids.device)[
+        None, :
+    ]
+    labels = torch.cat(
+        [torch.full_like(c_ids[:, :1], -100), c_ids.masked_fill(c_mask == 0, -100)], dim=1
+    )
+    with autocast():
+        out = model(
+            input_ids=tokens,
+            attention_mask=full_mask,
+            position_ids=positions,
+            past_key_values=cache,
+            labels=labels,
+            fused_lm_head=True,
+        )
+    return out.log_probs, (out.entropy if compute_entropy else None)
+
+
+class EpochReplaySampler(EpochSampler):
     """trl's ``RepeatSampler`` (shuffled, seeded) whose order in epoch ``e`` is the
     ``e + 1``-th permutation of its seeded generator, whatever the process iterated
     before: the order an uninterrupted run (one iteration per epoch) gets, also in a
     process that resumed in epoch ``e``. An unshuffled or unseeded sampler is left as is."""
-
-    def __init__(self, sampler):
-        self.sampler = sampler
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.sampler)
 
     def __iter__(self):
         s = self.sampler
@@ -121,6 +194,26 @@ class SafeGRPOTrainer(GRPOTrainer):
         given = sorted(k for k, v in multimodal.items() if v is not None)
         if given:
             raise ValueError(f"genrec's GRPO scoring is for text models; got {given}")
+        if getattr(self, "shared_prompt_scoring", False) and not compute_aux_loss:
+            step = batch_size or input_ids.shape[0]
+            parts = [
+                shared_prompt_logps(
+                    model,
+                    self.accelerator.unwrap_model(model),
+                    input_ids[s : s + step],
+                    attention_mask[s : s + step],
+                    logits_to_keep,
+                    compute_entropy,
+                    self.accelerator.autocast,
+                )
+                for s in range(0, input_ids.shape[0], step)
+            ]
+            if all(p is not None for p in parts):
+                return (
+                    torch.cat([p[0] for p in parts], dim=0),
+                    torch.cat([p[1] for p in parts], dim=0) if compute_entropy else None,
+                    None,
+                )
         lead = leading_pads(attention_mask)
         ids = rotate_left(input_ids, lead)
         mask = rotate_left(attention_mask, lead)

@@ -272,7 +272,7 @@ def load_training_inputs(
     return model, tokenizer, data, prompt_limit
 
 
-class EpochSeededSampler:
+class EpochSeededSampler(checkpoint.EpochSampler):
     """A length-grouped sampler whose order in epoch ``e`` depends on ``seed + e`` alone.
 
     transformers' ``LengthGroupedSampler`` draws its permutation from the global torch
@@ -284,15 +284,8 @@ class EpochSeededSampler:
     """
 
     def __init__(self, sampler, seed: int):
-        self.sampler = sampler  # a LengthGroupedSampler (its `generator` is set per epoch)
+        super().__init__(sampler)  # a LengthGroupedSampler (its `generator` is set per epoch)
         self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.sampler)
 
     def __iter__(self):
         import torch
