@@ -67,6 +67,15 @@ def rotate_left(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     return x.gather(1, idx)
 
 
+def cache_keyword(module) -> str:
+    """The keyword a model's forward takes its KV cache by: ``cache`` in newer
+    transformers releases, ``past_key_values`` before (and deprecated after)."""
+    import inspect
+
+    params = inspect.signature(type(module).forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
 def shared_prompt_logps(
     model, module, input_ids, attention_mask, logits_to_keep, compute_entropy, autocast
 ):
@@ -111,16 +120,18 @@ def shared_prompt_logps(
     pre_ids = ids.masked_fill(pre_mask == 0, int(input_ids[0, 0]))
     from transformers import DynamicCache
 
-    # filled in place by the forward pass (a training config has use_cache off)
+    # filled in place by the forward pass (a training config has use_cache off); the
+    # keyword is `past_key_values` up to transformers 5.2x, `cache` after it
     cache = DynamicCache(config=module.config)
+    given = {cache_keyword(module): cache}
     with autocast():
         module(
             input_ids=pre_ids,
             attention_mask=pre_mask,
             position_ids=cols.expand(len(uniq), -1),
-            past_key_values=cache,
             use_cache=True,
             logits_to_keep=1,
+            **given,
         )
     if cache.get_seq_length() != width:
         raise RuntimeError(
@@ -142,9 +153,9 @@ def shared_prompt_logps(
             input_ids=tokens,
             attention_mask=full_mask,
             position_ids=positions,
-            past_key_values=cache,
             labels=labels,
             fused_lm_head=True,
+            **given,
         )
     return out.log_probs, (out.entropy if compute_entropy else None)
 
