@@ -714,3 +714,33 @@ def test_python_m_runs_the_command_line(results_dir, tmp_path):
         environment=ENV,
         environment_source=f"Recorded by the run, from `{env}`.",
     )
+
+
+def test_rl_throughput_section_shows_every_variant_and_the_speedup(results_dir, tmp_path):
+    bench = {
+        "device": "GPU Z", "torch": "2.11", "policy": "random weights",
+        "prompts_per_variant": 512, "warmup_steps": 2, "speedup": 7.25,
+        "rows": [
+            {"variant": "ddeec84", "prompts_per_step": 8, "completions_per_micro_step": 64,
+             "gradient_accumulation_steps": 2, "group_by_length": False,
+             "shared_prompt_scoring": False, "gradient_checkpointing": True,
+             "prompt_mix": {"sid_next": 2000}, "steps_timed": 62, "prompts_per_s": 8.4,
+             "peak_gpu_memory_mb": 3333.4, "invalid_completions": 0},
+            {"variant": "config", "prompts_per_step": 64, "completions_per_micro_step": 1024,
+             "gradient_accumulation_steps": 1, "group_by_length": True,
+             "shared_prompt_scoring": True, "gradient_checkpointing": False,
+             "prompt_mix": {"sid_next": 2000, "title_to_sid": 0}, "steps_timed": 6,
+             "prompts_per_s": 60.9, "peak_gpu_memory_mb": 21000.0, "invalid_completions": 0},
+        ],
+    }  # fmt: skip
+    (tmp_path / "rl.json").write_text(json.dumps(bench))
+    page = rp.render_page(results_dir, DATASET, rl_bench=tmp_path / "rl.json", gather=lambda: {})
+    assert "## GRPO training throughput" in page
+    assert "| ddeec84 | 8 | 64 | 2 | no | no | yes | sid_next 2,000 | 62 | 8.40 | 3,333 | 0 |" in page
+    assert "| config | 64 | 1,024 | 1 | yes | yes | no | sid_next 2,000 | 6 | 60.90 |" in page
+    assert "Speed-up (config / ddeec84 prompts/s, same prompts): **7.25x**." in page
+    assert "GPU Z" in page and "512 prompts per variant" in page
+    assert page.index("## GRPO training throughput") < page.index("## Software")
+    (tmp_path / "bad.json").write_text(json.dumps({"results": []}))
+    with pytest.raises(ValueError, match="bad.json: expected benchmarks/rl_throughput.py"):
+        rp.render_page(results_dir, DATASET, rl_bench=tmp_path / "bad.json", gather=lambda: {})

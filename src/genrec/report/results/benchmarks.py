@@ -1,6 +1,7 @@
 """Benchmark sections, each from the JSON a script under ``benchmarks/`` writes:
 constrained decoding speed (``decode.py --json-out``), evaluation time per decoder
-(``eval_decoders.py``) and SFT throughput (``sft_throughput.py``)."""
+(``eval_decoders.py``), SFT throughput (``sft_throughput.py``) and GRPO training
+throughput (``rl_throughput.py``)."""
 
 from __future__ import annotations
 
@@ -191,4 +192,58 @@ def eval_decoders_section(path: Path) -> str:
         + "\n\n"
         + md_table(header, rows, "l" + "r" * 7)
         + _notes(data)
+    )
+
+
+def _yes_no(value) -> str:
+    return NA if value is None else ("yes" if value else "no")
+
+
+def rl_throughput_section(path: Path) -> str:
+    """GRPO prompts/s per variant and the speed-up (benchmarks/rl_throughput.py)."""
+    data = _bench_json(path, "rows", "benchmarks/rl_throughput.py --json-out")
+    header = [
+        "variant", "prompts / step", "completions / micro-step", "micro-steps",
+        "length-grouped", "shared prompt pass", "gradient checkpointing", "prompts",
+        "steps timed", "prompts/s", "peak GPU MiB", "invalid completions",
+    ]  # fmt: skip
+    rows = []
+    for r in data["rows"]:
+        mix = r.get("prompt_mix") or {}
+        rows.append(
+            [
+                r.get("variant", NA),
+                fmt_int(r.get("prompts_per_step")),
+                fmt_int(r.get("completions_per_micro_step")),
+                fmt_int(r.get("gradient_accumulation_steps")),
+                _yes_no(r.get("group_by_length")),
+                _yes_no(r.get("shared_prompt_scoring")),
+                _yes_no(r.get("gradient_checkpointing")),
+                ", ".join(f"{k} {fmt_int(v)}" for k, v in mix.items() if v) or NA,
+                fmt_int(r.get("steps_timed")),
+                fmt_float(r.get("prompts_per_s"), 2),
+                fmt_int(r.get("peak_gpu_memory_mb")),
+                fmt_int(r.get("invalid_completions")),
+            ]
+        )
+    speedup = as_number(data.get("speedup"))
+    facts = [
+        f"{data.get('device', NA)}, torch {data.get('torch', NA)}, transformers "
+        f"{data.get('transformers', NA)}, trl {data.get('trl', NA)}",
+        f"policy: {data.get('policy', NA)}",
+        f"{fmt_int(data.get('prompts_per_variant'))} prompts per variant, timed after "
+        f"{fmt_int(data.get('warmup_steps'))} warm-up steps",
+    ]
+    return (
+        f"From `{path}` (`benchmarks/rl_throughput.py`): GRPO training through the "
+        "workflow's `train_grpo` (trl's GRPOTrainer, trie-constrained beam rollouts, the "
+        "same rewards), once with the `rl` settings of ddeec84 and once with the config's, "
+        "on the same prompts (the `config-mix` row, where present: the config's own "
+        "prompt mixture). prompts/s from the end of the warm-up to the last optimizer step."
+        f"\n\nSetup: {'; '.join(facts)}.\n\n"
+        + md_table(header, rows, "l" + "r" * 11)
+        + "\n\nSpeed-up (config / ddeec84 prompts/s, same prompts): "
+        + (f"**{fmt_float(speedup, 2)}x**." if speedup is not None else f"{NA}.")
+        + _notes(data)
+        + (f"\n\nNote: {data['note']}" if data.get("note") else "")
     )

@@ -13,6 +13,7 @@ from genrec.io import atomic_path
 from genrec.report.results.benchmarks import (
     decode_section,
     eval_decoders_section,
+    rl_throughput_section,
     sft_throughput_section,
 )
 from genrec.report.results.data import data_section, sid_section
@@ -41,6 +42,7 @@ def render_page(
     now: _dt.datetime | None = None,
     sft_bench: str | Path | Sequence[str | Path] | None = None,
     eval_bench: str | Path | None = None,
+    rl_bench: str | Path | None = None,
 ) -> str:
     """The whole page as a string (reads files only; writes nothing).
 
@@ -84,6 +86,8 @@ def render_page(
         sections += ["## Constrained decoding speed", decode_section(Path(decode_bench))]
     if eval_bench is not None:
         sections += ["## Evaluation time per decoder", eval_decoders_section(Path(eval_bench))]
+    if rl_bench is not None:
+        sections += ["## GRPO training throughput", rl_throughput_section(Path(rl_bench))]
     if sft_bench:
         paths = [sft_bench] if isinstance(sft_bench, str | Path) else list(sft_bench)
         sections += ["## SFT throughput"] + [
@@ -115,6 +119,7 @@ def write_results_page(
     gather: Callable[[], dict] = gather_environment,
     sft_bench: str | Path | Sequence[str | Path] | None = None,
     eval_bench: str | Path | None = None,
+    rl_bench: str | Path | None = None,
 ) -> Path:
     """Render the page and write it to ``out``; on any error ``out`` is left untouched."""
     env = source = None
@@ -128,7 +133,7 @@ def write_results_page(
         source = f"Recorded by the run, from `{path}`."
     text = render_page(
         results_dir, dataset, decode_bench, env, source, title, gather,
-        sft_bench=sft_bench, eval_bench=eval_bench,
+        sft_bench=sft_bench, eval_bench=eval_bench, rl_bench=rl_bench,
     )  # fmt: skip
     return write_page(text, out)
 
@@ -149,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="JSON(s) from benchmarks/sft_throughput.py (one table each, in this order)",
     )
     p.add_argument("--eval-bench", default=None, help="JSON from benchmarks/eval_decoders.py")
+    p.add_argument("--rl-bench", default=None, help="JSON from benchmarks/rl_throughput.py")
     p.add_argument(
         "--environment",
         default=None,
@@ -166,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             title=args.title,
             sft_bench=args.sft_bench,
             eval_bench=args.eval_bench,
+            rl_bench=args.rl_bench,
         )
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
