@@ -344,3 +344,39 @@ def test_sigkilled_grpo_job_resumes_to_the_same_model_and_run_totals(demo, tmp_p
     assert before["train_seconds"] < again["train_runtime"] == final["train_seconds"]
     # the log the checkpoint holds: all but the Trainer's end-of-training summary entry
     assert _history(out / "rl_log.json")["log_history"] == straight["log_history"][:-1]
+
+
+def test_time_limit_ends_grpo_after_the_step_that_crosses_it(demo, tmp_path):
+    from genrec.rl.trainer import TimeLimit
+
+    # the callback alone, on a fake clock: the step that ends past the limit stops training
+    now = [0.0]
+    limit = TimeLimit(90.0, clock=lambda: now[0])
+
+    class State:
+        global_step, max_steps = 3, 10
+
+    class Control:
+        should_training_stop = False
+
+    limit.on_train_begin(None, State, Control)
+    now[0] = 89.9
+    limit.on_step_end(None, State, Control)
+    assert not Control.should_training_stop and not limit.stopped
+    now[0] = 90.0
+    limit.on_step_end(None, State, Control)
+    assert Control.should_training_stop and limit.stopped
+
+    # a whole run: a limit far below one step's time ends it after its first of 3 steps;
+    # the model is still written and history.json says why the run ended
+    out = tmp_path / "limited"
+    _run(demo, out, _params(max_steps=3, max_train_minutes=1e-6))
+    logged = json.loads((out / "rl_log.json").read_text())
+    assert logged["global_step"] == 1
+    assert logged["stopped_by_time_limit"] is True and logged["max_train_minutes"] == 1e-6
+    assert (out / "model" / "config.json").exists()
+    from genrec.schema import ConfigError
+
+    for bad in (0, "soon"):
+        with pytest.raises(ConfigError, match="'rl.max_train_minutes'"):
+            _params(max_train_minutes=bad)

@@ -736,7 +736,9 @@ def test_rl_throughput_section_shows_every_variant_and_the_speedup(results_dir, 
     (tmp_path / "rl.json").write_text(json.dumps(bench))
     page = rp.render_page(results_dir, DATASET, rl_bench=tmp_path / "rl.json", gather=lambda: {})
     assert "## GRPO training throughput" in page
-    assert "| ddeec84 | 8 | 64 | 2 | no | no | yes | sid_next 2,000 | 62 | 8.40 | 3,333 | 0 |" in page
+    assert (
+        "| ddeec84 | 8 | 64 | 2 | no | no | yes | sid_next 2,000 | 62 | 8.40 | 3,333 | 0 |" in page
+    )
     assert "| config | 64 | 1,024 | 1 | yes | yes | no | sid_next 2,000 | 6 | 60.90 |" in page
     assert "Speed-up (config / ddeec84 prompts/s, same prompts): **7.25x**." in page
     assert "GPU Z" in page and "512 prompts per variant" in page

@@ -22,7 +22,8 @@ class RewardWeights(Params):
 class RlParams(Params):
     """``rl`` without ``enabled`` (which decides whether the rule runs, not how): GRPO
     (``beta``, the reference-model updates ``sync_ref_model`` / ``ref_model_sync_steps`` /
-    ``ref_model_mixup_alpha``, ``learning_rate``, ``epochs`` / ``max_steps``, ``num_generations`` G,
+    ``ref_model_mixup_alpha``, ``learning_rate``, ``epochs`` / ``max_steps`` /
+    ``max_train_minutes``, ``num_generations`` G,
     ``per_device_batch_size`` completions, ``gradient_accumulation_steps``, the
     ``group_by_length`` batch order, ``shared_prompt_scoring``, ``gradient_checkpointing``), rollouts
     (``rollout`` beam | sample, ``temperature``), prompts per task from the train split
@@ -36,6 +37,7 @@ class RlParams(Params):
     learning_rate: float
     epochs: float
     max_steps: int
+    max_train_minutes: float | None
     num_generations: int
     rollout: str
     temperature: float

@@ -152,7 +152,7 @@ def _train(
     from genrec.rl.dataset import build_rl_dataset
     from genrec.rl.rewards import make_reward_funcs
     from genrec.rl.rollout import ConstrainedRollout
-    from genrec.rl.trainer import DivergenceGuard, RunCounters, SafeGRPOTrainer
+    from genrec.rl.trainer import DivergenceGuard, RunCounters, SafeGRPOTrainer, TimeLimit
 
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     device = pick_device(num_gpus)
@@ -219,6 +219,7 @@ def _train(
             )
         return
 
+    limit = TimeLimit(60 * params.max_train_minutes) if params.max_train_minutes else None
     trainer = SafeGRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
@@ -227,7 +228,8 @@ def _train(
         processing_class=tokenizer,
         rollout_func=rollout,
         # a log at every checkpoint: trl's metrics summed since the last log are not saved
-        callbacks=[DivergenceGuard("GRPO"), log_at_checkpoints(), *callbacks],
+        callbacks=[DivergenceGuard("GRPO"), log_at_checkpoints(), *callbacks]
+        + ([limit] if limit else []),
     )
     trainer.run_counters = counters
     trainer.shared_prompt_scoring = params.shared_prompt_scoring
@@ -242,6 +244,15 @@ def _train(
     )
     counters.start(resume)
     trainer.train(resume_from_checkpoint=resume)
+    if limit is not None:
+        facts["max_train_minutes"] = params.max_train_minutes
+        facts["stopped_by_time_limit"] = limit.stopped
+        if limit.stopped:
+            log.info(
+                "GRPO stopped by rl.max_train_minutes = %s at step %d",
+                params.max_train_minutes,
+                trainer.state.global_step,
+            )
     if not trainer.is_world_process_zero():
         return
     history = [dict(h) for h in trainer.state.log_history]

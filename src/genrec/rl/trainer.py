@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import torch
@@ -357,6 +358,33 @@ def _finite(value) -> bool:
         return math.isfinite(float(value))
     except (TypeError, ValueError):
         return True  # not a number (e.g. a string): nothing to check
+
+
+class TimeLimit(TrainerCallback):
+    """Stop training after the first optimizer step that ends ``seconds`` after training
+    began (``rl.max_train_minutes``); the run then ends as at its last step (the model is
+    written). ``stopped`` tells whether the limit ended it. Under several processes rank
+    0's clock decides for all of them (one broadcast per step), so no rank stops alone."""
+
+    def __init__(self, seconds: float, clock=time.monotonic):
+        self.seconds = float(seconds)
+        self.clock = clock
+        self.start: float | None = None
+        self.stopped = False
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = self.clock()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        over = self.start is not None and self.clock() - self.start >= self.seconds
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            flag = torch.tensor([int(over)], device=device)
+            torch.distributed.broadcast(flag, src=0)
+            over = bool(flag.item())
+        if over and state.global_step < state.max_steps:
+            self.stopped = True
+            control.should_training_stop = True
 
 
 class DivergenceGuard(TrainerCallback):
