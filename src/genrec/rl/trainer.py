@@ -378,8 +378,7 @@ class TimeLimit(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         over = self.start is not None and self.clock() - self.start >= self.seconds
         if torch.distributed.is_available() and torch.distributed.is_initialized():
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-            flag = torch.tensor([int(over)], device=device)
+            flag = torch.tensor([int(over)], device=args.device)  # the backend's device
             torch.distributed.broadcast(flag, src=0)
             over = bool(flag.item())
         if over and state.global_step < state.max_steps:
