@@ -719,7 +719,7 @@ def test_python_m_runs_the_command_line(results_dir, tmp_path):
 def test_rl_throughput_section_shows_every_variant_and_the_speedup(results_dir, tmp_path):
     bench = {
         "device": "GPU Z", "torch": "2.11", "policy": "random weights",
-        "prompts_per_variant": 512, "warmup_steps": 2, "speedup": 7.25,
+        "prompts_per_variant": 512, "warmup_steps": 2, "speedup": 7.25, "notes": ["one run"],
         "rows": [
             {"variant": "ddeec84", "prompts_per_step": 8, "completions_per_micro_step": 64,
              "gradient_accumulation_steps": 2, "group_by_length": False,
@@ -742,6 +742,7 @@ def test_rl_throughput_section_shows_every_variant_and_the_speedup(results_dir, 
     assert "| config | 64 | 1,024 | 1 | yes | yes | no | sid_next 2,000 | 6 | 60.90 |" in page
     assert "Speed-up (config / ddeec84 prompts/s, same prompts): **7.25x**." in page
     assert "GPU Z" in page and "512 prompts per variant" in page
+    assert "Note: one run" in page
     assert page.index("## GRPO training throughput") < page.index("## Software")
     (tmp_path / "bad.json").write_text(json.dumps({"results": []}))
     with pytest.raises(ValueError, match="bad.json: expected benchmarks/rl_throughput.py"):

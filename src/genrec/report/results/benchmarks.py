@@ -245,5 +245,4 @@ def rl_throughput_section(path: Path) -> str:
         + "\n\nSpeed-up (config / ddeec84 prompts/s, same prompts): "
         + (f"**{fmt_float(speedup, 2)}x**." if speedup is not None else f"{NA}.")
         + _notes(data)
-        + (f"\n\nNote: {data['note']}" if data.get("note") else "")
     )
